@@ -1,0 +1,30 @@
+# criimage — see README.md. Every target works from a clean clone.
+GO        ?= go
+BIN       ?= bin
+PKGS      ?= ./...
+GOTESTFLAGS ?=
+
+.PHONY: all build test test-race lint registry conformance suite mutants bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/criimage ./cmd/criimage
+
+## test: the default test run (unit + the conformance suite against the embedded reference).
+test:
+	$(GO) test $(GOTESTFLAGS) $(PKGS)
+
+test-race:
+	$(GO) test -race $(GOTESTFLAGS) $(PKGS)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+## registry: serve the whole fixture catalog with every auth variant (Ctrl-C to stop).
+registry: build
+	$(BIN)/criimage registry
+
+clean:
+	rm -rf $(BIN)
