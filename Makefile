@@ -26,5 +26,7 @@ lint:
 registry: build
 	$(BIN)/criimage registry
 
+-include mk/*.mk
+
 clean:
 	rm -rf $(BIN)
