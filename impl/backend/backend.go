@@ -1,0 +1,205 @@
+// Package backend embeds containerd's core storage: a bbolt metadata database (core/metadata) over
+// the local content store (plugins/content/local) and snapshotters (plugins/snapshots/native, and
+// overlayfs when asked for and supported). Everything handed out is the metadata-wrapped,
+// namespaced, GC-aware view, so leases and image records decide what garbage collection keeps.
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/containerd/containerd/v2/core/metadata"
+	"github.com/containerd/containerd/v2/core/snapshots"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/containerd/v2/plugins/content/local"
+	"github.com/containerd/containerd/v2/plugins/snapshots/native"
+	"github.com/containerd/containerd/v2/plugins/snapshots/overlay"
+	"github.com/containerd/containerd/v2/plugins/snapshots/overlay/overlayutils"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Namespace is the containerd namespace every record of criimage lives in.
+const Namespace = "criimage"
+
+// Snapshotter names understood by Open.
+const (
+	Native    = "native"
+	Overlayfs = "overlayfs"
+)
+
+// boltOpenTimeout bounds the wait for the flock on meta.db: a second process on the same root
+// gets a clear error instead of hanging forever (containerd's default is to wait indefinitely).
+const boltOpenTimeout = time.Second
+
+// Backend is containerd's core, embedded. All stores are the metadata-wrapped views; use
+// Context to add the namespace before calling them.
+type Backend struct {
+	Root, Namespace string // Namespace is "criimage"
+	DB              *metadata.DB
+	Content         content.Store // metadata-wrapped (namespaced, GC-aware)
+	Images          images.Store
+	Leases          leases.Manager
+	// Snapshotters are metadata-wrapped, by name: "native" always, "overlayfs" when asked for.
+	Snapshotters map[string]snapshots.Snapshotter
+
+	// Raw (unwrapped) stores, for accounting (ImageFsInfo) and leak checks in tests.
+	rawContent      content.Store
+	rawSnapshotters map[string]snapshots.Snapshotter
+}
+
+// Layout of Root.
+const (
+	metaFile     = "meta.db"
+	contentDir   = "content"
+	snapshotsDir = "snapshots"
+)
+
+// ContentRoot is the directory of the local content store under root.
+func ContentRoot(root string) string { return filepath.Join(root, contentDir) }
+
+// SnapshotterRoot is the directory of the named snapshotter under root.
+func SnapshotterRoot(root, name string) string { return filepath.Join(root, snapshotsDir, name) }
+
+// Open opens (creating if needed) the backend rooted at root. "native" is always opened; the
+// names in snapshotters add more ("overlayfs" is checked with overlayutils.Supported first and
+// refused with a clear error when the filesystem cannot do it). Unknown names are an error.
+func Open(ctx context.Context, root string, snapshotters ...string) (*Backend, error) {
+	if root == "" {
+		return nil, errors.New("backend: empty root directory")
+	}
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("backend: root %q: %w", root, err)
+	}
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, fmt.Errorf("backend: create root %q: %w", root, err)
+	}
+	cs, err := local.NewStore(ContentRoot(root))
+	if err != nil {
+		return nil, fmt.Errorf("backend: open content store in %q: %w", root, err)
+	}
+	names := []string{Native}
+	for _, n := range snapshotters {
+		if n != "" && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	raw := make(map[string]snapshots.Snapshotter, len(names))
+	closeRaw := func() {
+		for _, sn := range raw {
+			_ = sn.Close()
+		}
+	}
+	for _, n := range names {
+		sn, err := openSnapshotter(root, n)
+		if err != nil {
+			closeRaw()
+			return nil, err
+		}
+		raw[n] = sn
+	}
+
+	opts := *bolt.DefaultOptions
+	// Same options as containerd's metadata plugin (plugins/metadata/plugin.go), plus a bounded
+	// flock wait.
+	opts.NoFreelistSync = true
+	opts.NoStatistics = true
+	opts.Timeout = boltOpenTimeout
+	bdb, err := bolt.Open(filepath.Join(root, metaFile), 0o600, &opts)
+	if err != nil {
+		closeRaw()
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("backend: root %q is in use by another process: %w", root, err)
+		}
+		return nil, fmt.Errorf("backend: open metadata database in %q: %w", root, err)
+	}
+	db := metadata.NewDB(bdb, cs, raw)
+	if err := db.Init(ctx); err != nil {
+		_ = bdb.Close()
+		closeRaw()
+		return nil, fmt.Errorf("backend: initialize metadata database in %q: %w", root, err)
+	}
+	wrapped := make(map[string]snapshots.Snapshotter, len(names))
+	for _, n := range names {
+		wrapped[n] = db.Snapshotter(n)
+	}
+	return &Backend{
+		Root:            root,
+		Namespace:       Namespace,
+		DB:              db,
+		Content:         db.ContentStore(),
+		Images:          metadata.NewImageStore(db),
+		Leases:          metadata.NewLeaseManager(db),
+		Snapshotters:    wrapped,
+		rawContent:      cs,
+		rawSnapshotters: raw,
+	}, nil
+}
+
+func openSnapshotter(root, name string) (snapshots.Snapshotter, error) {
+	dir := SnapshotterRoot(root, name)
+	switch name {
+	case Native:
+		sn, err := native.NewSnapshotter(dir)
+		if err != nil {
+			return nil, fmt.Errorf("backend: open native snapshotter in %q: %w", dir, err)
+		}
+		return sn, nil
+	case Overlayfs:
+		if err := overlayutils.Supported(dir); err != nil {
+			return nil, fmt.Errorf("backend: snapshotter overlayfs is not supported in %q: %w", dir, err)
+		}
+		// Synchronous removal (no overlay.AsynchronousRemove): GC frees disk before it returns,
+		// so ImageFsInfo drops right after RemoveImage.
+		sn, err := overlay.NewSnapshotter(dir)
+		if err != nil {
+			return nil, fmt.Errorf("backend: open overlayfs snapshotter in %q: %w", dir, err)
+		}
+		return sn, nil
+	default:
+		return nil, fmt.Errorf("backend: unknown snapshotter %q (known: %s, %s)", name, Native, Overlayfs)
+	}
+}
+
+// Context returns ctx with the criimage namespace, as every metadata store requires.
+func (b *Backend) Context(ctx context.Context) context.Context {
+	return namespaces.WithNamespace(ctx, b.Namespace)
+}
+
+// GC runs a synchronous garbage collection: everything not reachable from an image record or a
+// lease is deleted from the metadata, the content store and the snapshotters before it returns.
+func (b *Backend) GC(ctx context.Context) error {
+	if _, err := b.DB.GarbageCollect(b.Context(ctx)); err != nil {
+		return fmt.Errorf("backend: garbage collection: %w", err)
+	}
+	return nil
+}
+
+// RawContent is the unwrapped local content store: every blob on disk, in any namespace or none.
+// Use it for accounting and leak checks, never to write.
+func (b *Backend) RawContent() content.Store { return b.rawContent }
+
+// RawSnapshotter is the unwrapped snapshotter of that name (nil if not opened).
+func (b *Backend) RawSnapshotter(name string) snapshots.Snapshotter { return b.rawSnapshotters[name] }
+
+// Close closes the snapshotters and the metadata database.
+func (b *Backend) Close() error {
+	var errs []error
+	if err := b.DB.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("backend: close metadata database: %w", err))
+	}
+	for n, sn := range b.rawSnapshotters {
+		if err := sn.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("backend: close snapshotter %s: %w", n, err))
+		}
+	}
+	return errors.Join(errs...)
+}
