@@ -1,0 +1,62 @@
+package expectations
+
+import "testing"
+
+func TestJudge(t *testing.T) {
+	f, err := Parse([]byte(`
+target: demo
+expectations:
+  - id: AUTH-012
+    reason: echoes secret
+    issue: https://example.invalid/1
+  - id: FMT-001
+    reason: no schema1
+    outcome: unsupported
+  - id: RM-009
+    reason: fixed upstream
+  - id: LIST-099
+    reason: filtered out
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := f.Judge(map[string]string{
+		"AUTH-012": "failed",      // expected
+		"FMT-001":  "unsupported", // expected unsupported
+		"RM-009":   "passed",      // expected failure now passes
+		"PULL-001": "failed",      // unexpected
+		"PULL-002": "passed",
+	})
+	if v.OK() {
+		t.Fatal("verdict OK despite an unexpected failure and an unexpected pass")
+	}
+	if len(v.UnexpectedFailures) != 1 || v.UnexpectedFailures[0] != "PULL-001" {
+		t.Errorf("unexpected failures %v", v.UnexpectedFailures)
+	}
+	if len(v.UnexpectedPasses) != 1 || v.UnexpectedPasses[0].ID != "RM-009" {
+		t.Errorf("unexpected passes %v", v.UnexpectedPasses)
+	}
+	if len(v.ExpectedFailures) != 2 {
+		t.Errorf("expected failures %v", v.ExpectedFailures)
+	}
+	if len(v.NotRun) != 1 || v.NotRun[0].ID != "LIST-099" {
+		t.Errorf("not run %v", v.NotRun)
+	}
+	if ok := f.Judge(map[string]string{"AUTH-012": "failed", "FMT-001": "unsupported"}); !ok.OK() {
+		t.Errorf("clean run judged bad: %s", ok)
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	for _, bad := range []string{
+		"expectations: [{id: lower-1, reason: x}]",
+		"expectations: [{id: AUTH-001}]",
+		"expectations: [{id: AUTH-001, reason: x}, {id: AUTH-001, reason: y}]",
+		"expectations: [{id: AUTH-001, reason: x, outcome: flaky}]",
+		"expectation: []",
+	} {
+		if _, err := Parse([]byte(bad)); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}
