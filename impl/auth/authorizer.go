@@ -1,0 +1,107 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+
+	"github.com/containerd/containerd/v2/core/remotes/docker"
+	dockerauth "github.com/containerd/containerd/v2/core/remotes/docker/auth"
+)
+
+// Authorizer returns a docker.Authorizer that enforces the scope. Token flows (Basic, bearer GET
+// and OAuth2 POST, caching per scope, the one retry on error=...) are containerd's
+// (docker.NewDockerAuthorizer); this wrapper only decides, per challenging host, whether the
+// credentialed or the anonymous containerd authorizer handles it, and adds the registry token.
+//
+// Written by hand because containerd's authorizer hands credentials to whichever host sent the
+// 401 and to whatever realm it names (containerd-cri-images.md §1.6); no containerd option
+// restricts that.
+func (s *Scope) Authorizer(client *http.Client, header http.Header) docker.Authorizer {
+	opts := []docker.AuthorizerOpt{docker.WithAuthClient(client)}
+	if header != nil {
+		opts = append(opts, docker.WithAuthHeader(header))
+	}
+	return &scopedAuthorizer{
+		scope: s,
+		withCreds: docker.NewDockerAuthorizer(append(opts, docker.WithAuthCreds(func(host string) (string, string, error) {
+			c := s.For(host)
+			return c.Username, c.Secret, nil
+		}))...),
+		anon:    docker.NewDockerAuthorizer(opts...),
+		trusted: map[string]bool{},
+	}
+}
+
+type scopedAuthorizer struct {
+	scope           *Scope
+	withCreds, anon docker.Authorizer
+
+	mu      sync.Mutex
+	trusted map[string]bool // host → the credentialed authorizer handles it
+}
+
+func (a *scopedAuthorizer) registryToken(host string) string {
+	if !a.scope.Allowed(host) {
+		return ""
+	}
+	return a.scope.creds.RegistryToken
+}
+
+// Authorize implements docker.Authorizer.
+func (a *scopedAuthorizer) Authorize(ctx context.Context, req *http.Request) error {
+	host := req.URL.Host
+	if req.Response != nil && !a.scope.Allowed(host) {
+		// A redirect: net/http keeps Authorization when only the port differs; drop it for any
+		// host the credentials are not for.
+		req.Header.Del("Authorization")
+	}
+	if tok := a.registryToken(host); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+		return nil
+	}
+	a.mu.Lock()
+	trusted := a.trusted[host]
+	a.mu.Unlock()
+	if trusted {
+		return a.withCreds.Authorize(ctx, req)
+	}
+	return a.anon.Authorize(ctx, req)
+}
+
+// AddResponses implements docker.Authorizer.
+func (a *scopedAuthorizer) AddResponses(ctx context.Context, responses []*http.Response) error {
+	last := responses[len(responses)-1]
+	host := last.Request.URL.Host
+	if a.registryToken(host) != "" {
+		return fmt.Errorf("%w: %s rejected the registry token", docker.ErrInvalidAuthorization, host)
+	}
+	creds := a.scope.For(host)
+	challenges := dockerauth.ParseAuthHeader(last.Header)
+	useCreds := !creds.Anonymous()
+	hasBearer := false
+	for _, c := range challenges {
+		if c.Scheme != dockerauth.BearerAuth {
+			continue
+		}
+		hasBearer = true
+		realm, err := url.Parse(c.Parameters["realm"])
+		if err != nil || !a.scope.RealmAllowed(host, last.Request.URL.Scheme, realm) {
+			useCreds = false
+		}
+		break
+	}
+	a.mu.Lock()
+	a.trusted[host] = useCreds
+	a.mu.Unlock()
+	if useCreds {
+		return a.withCreds.AddResponses(ctx, responses)
+	}
+	if !hasBearer && len(challenges) > 0 {
+		return fmt.Errorf("%w: %s asks for basic authentication and no credentials apply to it (%s)",
+			docker.ErrInvalidAuthorization, host, a.scope.Describe())
+	}
+	return a.anon.AddResponses(ctx, responses)
+}
