@@ -1,0 +1,377 @@
+// Package journal records every request a fixture registry listener answers: what was asked,
+// what was answered, how many body bytes went out and whether the client left early. Secrets
+// (Authorization credentials, token-form fields, secret-looking query values) are never stored:
+// the journal keeps keyed HMAC fingerprints made with a random per-journal key, so a test can ask
+// "did this listener see this password?" without the password being written anywhere.
+package journal
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/criimage/criimage/registry/route"
+	"github.com/opencontainers/go-digest"
+)
+
+// Entry is one answered request.
+type Entry struct {
+	Seq      int64
+	Time     time.Time
+	Listener string // "plain" | "tls" | "foreign"
+	Method   string
+	Host     string
+	Path     string
+	RawQuery string // secret values replaced by fingerprints
+	Repo     string
+	Kind     string // "ping","manifest","blob","upload","tags","token","foreign",…
+	Digest   digest.Digest
+	Status   int
+	// BytesSent counts response body bytes written.
+	BytesSent int64
+	// Aborted is set when the client went away (or the handler aborted) before the body was
+	// written completely.
+	Aborted    bool
+	RemoteAddr string
+	AuthScheme string   // "", "Basic", "Bearer" (or whatever scheme the client sent)
+	Secrets    []string // fingerprints of every credential seen (header, form, query)
+}
+
+// maxFormBody bounds how much of a form-encoded request body is examined for secrets.
+const maxFormBody = 64 << 10
+
+// Journal is a concurrency-safe request log. The zero value is not usable; call New.
+type Journal struct {
+	key     []byte
+	mu      sync.Mutex
+	entries []Entry
+	seq     int64
+}
+
+// New returns an empty journal with a fresh random fingerprint key.
+func New() (*Journal, error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("journal key: %w", err)
+	}
+	return &Journal{key: key}, nil
+}
+
+// Fingerprint returns the keyed fingerprint of secret, as stored in Entry.Secrets.
+func (j *Journal) Fingerprint(secret string) string {
+	m := hmac.New(sha256.New, j.key)
+	m.Write([]byte(secret))
+	return "hmac:" + hex.EncodeToString(m.Sum(nil)[:12])
+}
+
+// Entries returns a copy of every entry, oldest first.
+func (j *Journal) Entries() []Entry { return j.Since(0) }
+
+// Since returns the entries with Seq > seq.
+func (j *Journal) Since(seq int64) []Entry {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	i, _ := slices.BinarySearchFunc(j.entries, seq+1, func(e Entry, s int64) int {
+		switch {
+		case e.Seq < s:
+			return -1
+		case e.Seq > s:
+			return 1
+		}
+		return 0
+	})
+	out := make([]Entry, len(j.entries)-i)
+	for k, e := range j.entries[i:] {
+		e.Secrets = slices.Clone(e.Secrets)
+		out[k] = e
+	}
+	return out
+}
+
+// Last returns the sequence number of the newest entry (0 when empty).
+func (j *Journal) Last() int64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.seq
+}
+
+// SawSecret reports whether any request on listener ("" = any listener) carried secret in a
+// header, form field or query value.
+func (j *Journal) SawSecret(listener, secret string) bool {
+	fp := j.Fingerprint(secret)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, e := range j.entries {
+		if (listener == "" || e.Listener == listener) && slices.Contains(e.Secrets, fp) {
+			return true
+		}
+	}
+	return false
+}
+
+// BlobGets counts the GETs of blob d in repo that completed (2xx) or were aborted. repo "" counts
+// every repository and the foreign host.
+func (j *Journal) BlobGets(repo string, d digest.Digest) int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	n := 0
+	for _, e := range j.entries {
+		if e.Method != http.MethodGet || e.Digest != d {
+			continue
+		}
+		switch {
+		case e.Kind == string(route.KindBlob) && (repo == "" || e.Repo == repo):
+		case e.Kind == string(route.KindForeign) && repo == "":
+		default:
+			continue
+		}
+		if (e.Status >= 200 && e.Status < 300) || e.Aborted {
+			n++
+		}
+	}
+	return n
+}
+
+// Transcript renders entries one per line; secrets appear only as fingerprints.
+func (j *Journal) Transcript(entries []Entry) string {
+	var b strings.Builder
+	for _, e := range entries {
+		target := e.Path
+		if e.RawQuery != "" {
+			target += "?" + e.RawQuery
+		}
+		fmt.Fprintf(&b, "#%d %s %s %s %s → %d (%d B)", e.Seq, e.Time.UTC().Format("15:04:05.000"), e.Listener, e.Method, target, e.Status, e.BytesSent)
+		if e.Aborted {
+			b.WriteString(" ABORTED")
+		}
+		if e.AuthScheme != "" {
+			fmt.Fprintf(&b, " auth=%s", e.AuthScheme)
+		}
+		if len(e.Secrets) > 0 {
+			fmt.Fprintf(&b, " secrets=%s", strings.Join(e.Secrets, ","))
+		}
+		fmt.Fprintf(&b, " from=%s\n", e.RemoteAddr)
+	}
+	return b.String()
+}
+
+func (j *Journal) add(e Entry) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.seq++
+	e.Seq = j.seq
+	j.entries = append(j.entries, e)
+}
+
+// secretName reports whether a query or form field name carries a secret.
+func secretName(name string) bool {
+	n := strings.ToLower(name)
+	for _, s := range []string{"token", "password", "passwd", "secret", "sig", "auth", "credential"} {
+		if strings.Contains(n, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// Middleware records every request on listener, then passes it to next. It must be the
+// outermost layer: it sees what the client sent and what finally went out.
+func (j *Journal) Middleware(listener string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rt := route.Parse(r.URL.Path)
+		e := Entry{
+			Time: time.Now(), Listener: listener, Method: r.Method, Host: r.Host, Path: r.URL.Path,
+			Repo: rt.Repo, Kind: string(rt.Kind), Digest: rt.Digest, RemoteAddr: r.RemoteAddr,
+		}
+		var secrets []string
+		addSecret := func(s string) {
+			if s == "" {
+				return
+			}
+			if fp := j.Fingerprint(s); !slices.Contains(secrets, fp) {
+				secrets = append(secrets, fp)
+			}
+		}
+		for _, h := range []string{"Authorization", "Proxy-Authorization"} {
+			for _, v := range r.Header.Values(h) {
+				if scheme := authCredentials(v, addSecret); h == "Authorization" && e.AuthScheme == "" {
+					e.AuthScheme = scheme
+				}
+			}
+		}
+		e.RawQuery = redactQuery(r.URL.RawQuery, addSecret)
+
+		// Tee the body: the handler reads it as usual, the journal keeps a bounded copy.
+		var body *bytes.Buffer
+		if isForm(r) && r.Body != nil {
+			body = &bytes.Buffer{}
+			r.Body = teeBody{Reader: io.TeeReader(r.Body, &limitedWriter{w: body, n: maxFormBody}), Closer: r.Body}
+		}
+		rw := &recorder{ResponseWriter: w, status: 0}
+		defer func() {
+			p := recover()
+			if body != nil {
+				// Whatever the handler left unread is still the client's form: read it (bounded).
+				_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxFormBody))
+				if vals, err := url.ParseQuery(body.String()); err == nil {
+					for k, vs := range vals {
+						if secretName(k) {
+							for _, v := range vs {
+								addSecret(v)
+							}
+						}
+					}
+				}
+			}
+			e.Status = rw.status
+			if e.Status == 0 {
+				e.Status = http.StatusOK
+				if p != nil {
+					e.Status = 0 // nothing was sent
+				}
+			}
+			e.BytesSent = rw.written
+			e.Aborted = p != nil || rw.writeErr != nil || r.Context().Err() != nil ||
+				(rw.contentLength >= 0 && rw.written < rw.contentLength && r.Method != http.MethodHead && e.Status != http.StatusNotModified)
+			e.Secrets = secrets
+			j.add(e)
+			if p != nil {
+				panic(p)
+			}
+		}()
+		next.ServeHTTP(rw, r)
+	})
+}
+
+// authCredentials fingerprints the credentials of one Authorization value and returns its scheme.
+func authCredentials(v string, add func(string)) string {
+	scheme, cred, _ := strings.Cut(strings.TrimSpace(v), " ")
+	cred = strings.TrimSpace(cred)
+	add(cred)
+	if strings.EqualFold(scheme, "Basic") {
+		scheme = "Basic"
+		if dec, err := base64.StdEncoding.DecodeString(cred); err == nil {
+			pair := string(dec)
+			add(pair)
+			if _, pass, ok := strings.Cut(pair, ":"); ok {
+				add(pass) // the password alone (or an identity token sent as ":"+token)
+			}
+		}
+	} else if strings.EqualFold(scheme, "Bearer") {
+		scheme = "Bearer"
+	}
+	return scheme
+}
+
+// redactQuery replaces secret-looking query values by their fingerprints.
+func redactQuery(raw string, add func(string)) string {
+	if raw == "" {
+		return ""
+	}
+	vals, err := url.ParseQuery(raw)
+	if err != nil {
+		// Unparseable query: keep nothing that could be a secret.
+		add(raw)
+		return "<unparseable query>"
+	}
+	changed := false
+	for k, vs := range vals {
+		if !secretName(k) {
+			continue
+		}
+		for i, v := range vs {
+			add(v)
+			vs[i] = "<" + fingerprintPlaceholder + ">"
+			changed = true
+		}
+	}
+	if !changed {
+		return raw
+	}
+	return vals.Encode()
+}
+
+// fingerprintPlaceholder marks a redacted query value; the fingerprint is in Entry.Secrets.
+const fingerprintPlaceholder = "redacted"
+
+func isForm(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/x-www-form-urlencoded"
+}
+
+type teeBody struct {
+	io.Reader
+	io.Closer
+}
+
+type limitedWriter struct {
+	w *bytes.Buffer
+	n int
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	if room := l.n - l.w.Len(); room > 0 {
+		if len(p) > room {
+			l.w.Write(p[:room])
+		} else {
+			l.w.Write(p)
+		}
+	}
+	return len(p), nil
+}
+
+// recorder captures the status, body bytes and write errors of a response.
+type recorder struct {
+	http.ResponseWriter
+	status        int
+	written       int64
+	writeErr      error
+	contentLength int64
+	wroteHeader   bool
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if !r.wroteHeader && code >= 200 {
+		r.wroteHeader = true
+		r.status = code
+		r.contentLength = -1
+		if cl := r.Header().Get("Content-Length"); cl != "" {
+			fmt.Sscan(cl, &r.contentLength)
+		}
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	if !r.wroteHeader {
+		r.WriteHeader(http.StatusOK)
+	}
+	n, err := r.ResponseWriter.Write(p)
+	r.written += int64(n)
+	if err != nil && r.writeErr == nil {
+		r.writeErr = err
+	}
+	return n, err
+}
+
+// Flush passes flushes through (drip faults, streaming).
+func (r *recorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection (hijack for reset faults).
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
