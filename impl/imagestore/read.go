@@ -1,0 +1,198 @@
+package imagestore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/snapshots"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/platforms"
+	"github.com/opencontainers/image-spec/identity"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// LabelManifest is the record label naming the platform manifest a pull chose, so that the index
+// rebuilt at start picks the same one from a multi-platform index.
+const LabelManifest = "io.criimage/manifest"
+
+// snapshotRefPrefix is the GC label core/unpack puts on an image config: one per snapshotter the
+// image was unpacked into, valued with the chain ID of its top snapshot.
+const snapshotRefPrefix = "containerd.io/gc.ref.snapshot."
+
+// Read builds an Image (without References) from the content store: target is the top-level
+// descriptor; manifest, when its digest is set, is the platform manifest to use, otherwise the
+// manifest matching platform is chosen with images.Manifest (nil platform = the host's).
+func Read(ctx context.Context, cs content.Provider, target, manifest ocispec.Descriptor, platform platforms.MatchComparer) (Image, error) {
+	var m ocispec.Manifest
+	if manifest.Digest == "" {
+		if platform == nil {
+			platform = platforms.Default()
+		}
+		mf, err := images.Manifest(ctx, cs, target, platform)
+		if err != nil {
+			return Image{}, fmt.Errorf("read manifest of %s: %w", target.Digest, err)
+		}
+		m = mf
+		if images.IsManifestType(target.MediaType) {
+			manifest = target
+		} else {
+			manifest, err = findManifest(ctx, cs, target, platform)
+			if err != nil {
+				return Image{}, err
+			}
+		}
+	} else {
+		b, err := content.ReadBlob(ctx, cs, manifest)
+		if err != nil {
+			return Image{}, fmt.Errorf("read manifest %s: %w", manifest.Digest, err)
+		}
+		if err := json.Unmarshal(b, &m); err != nil {
+			return Image{}, fmt.Errorf("parse manifest %s: %w", manifest.Digest, err)
+		}
+		if manifest.MediaType == "" {
+			manifest.MediaType = m.MediaType
+		}
+		manifest.Size = int64(len(b))
+	}
+	b, err := content.ReadBlob(ctx, cs, m.Config)
+	if err != nil {
+		return Image{}, fmt.Errorf("read config %s of manifest %s: %w", m.Config.Digest, manifest.Digest, err)
+	}
+	var spec ocispec.Image
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return Image{}, fmt.Errorf("parse config %s: %w", m.Config.Digest, err)
+	}
+	size := uint64(m.Config.Size)
+	for _, l := range m.Layers {
+		size += uint64(l.Size)
+	}
+	return Image{
+		ID:       m.Config.Digest.String(),
+		Target:   target,
+		Manifest: manifest,
+		Config:   m.Config,
+		Layers:   m.Layers,
+		ChainID:  identity.ChainID(spec.RootFS.DiffIDs),
+		Size:     size,
+		Spec:     spec,
+	}, nil
+}
+
+// findManifest returns the descriptor of the manifest images.Manifest would choose in an index.
+func findManifest(ctx context.Context, cs content.Provider, target ocispec.Descriptor, platform platforms.MatchComparer) (ocispec.Descriptor, error) {
+	var found *ocispec.Descriptor
+	err := images.Walk(ctx, images.HandlerFunc(func(ctx context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+		if found != nil {
+			return nil, nil
+		}
+		if images.IsManifestType(desc.MediaType) {
+			if desc.Platform == nil || platform.Match(*desc.Platform) {
+				d := desc
+				found = &d
+			}
+			return nil, nil
+		}
+		children, err := images.Children(ctx, cs, desc)
+		if err != nil {
+			return nil, err
+		}
+		var keep []ocispec.Descriptor
+		for _, c := range children {
+			if c.Platform == nil || platform.Match(*c.Platform) {
+				keep = append(keep, c)
+			}
+		}
+		// Best match first, as images.Manifest does.
+		sortByPlatform(keep, platform)
+		return keep, nil
+	}), target)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("walk %s: %w", target.Digest, err)
+	}
+	if found == nil {
+		return ocispec.Descriptor{}, fmt.Errorf("no manifest for this platform in %s: %w", target.Digest, errdefs.ErrNotFound)
+	}
+	return *found, nil
+}
+
+func sortByPlatform(ds []ocispec.Descriptor, p platforms.MatchComparer) {
+	for i := 1; i < len(ds); i++ {
+		for j := i; j > 0; j-- {
+			a, b := ds[j-1].Platform, ds[j].Platform
+			if a == nil || b == nil || !p.Less(*b, *a) {
+				break
+			}
+			ds[j-1], ds[j] = ds[j], ds[j-1]
+		}
+	}
+}
+
+// Stores is what Check looks at. Content is the metadata-wrapped (namespaced) store; Blobs, when
+// set, is the raw store underneath, so that a blob file deleted behind the metadata's back is
+// noticed too. Snapshotters are the metadata-wrapped ones, by name.
+type Stores struct {
+	Content      content.Store
+	Blobs        content.Store
+	Snapshotters map[string]snapshots.Snapshotter
+}
+
+// Check reports whether img is still usable: its manifest, config and layers exist (namespace
+// record and, if st.Blobs is set, the blob itself), and its top snapshot (ChainID) exists in at
+// least one snapshotter the config's GC labels name. Cost: one metadata read and one stat per
+// blob, one snapshot Stat — no blob is read.
+func Check(ctx context.Context, st Stores, img Image) error {
+	var cfgInfo content.Info
+	for _, d := range append([]ocispec.Descriptor{img.Manifest, img.Config}, img.Layers...) {
+		info, err := st.Content.Info(ctx, d.Digest)
+		if err != nil {
+			return fmt.Errorf("image %s: blob %s: %w", img.ID, d.Digest, err)
+		}
+		if st.Blobs != nil {
+			if _, err := st.Blobs.Info(ctx, d.Digest); err != nil {
+				return fmt.Errorf("image %s: blob %s on disk: %w", img.ID, d.Digest, err)
+			}
+		}
+		if d.Digest == img.Config.Digest {
+			cfgInfo = info
+		}
+	}
+	var tried []string
+	for k, v := range cfgInfo.Labels {
+		name, ok := strings.CutPrefix(k, snapshotRefPrefix)
+		if !ok || v != img.ChainID.String() {
+			continue
+		}
+		sn := st.Snapshotters[name]
+		if sn == nil {
+			continue
+		}
+		if _, err := sn.Stat(ctx, v); err == nil {
+			return nil
+		}
+		tried = append(tried, name)
+	}
+	if len(tried) == 0 {
+		return fmt.Errorf("image %s is not unpacked in any snapshotter: %w", img.ID, errdefs.ErrNotFound)
+	}
+	return fmt.Errorf("image %s: snapshot %s missing in %s: %w", img.ID, img.ChainID, strings.Join(tried, ", "), errdefs.ErrNotFound)
+}
+
+// Unpacked returns the snapshotters whose GC label on the config names the image's chain ID.
+func Unpacked(ctx context.Context, cs content.Store, img Image) ([]string, error) {
+	info, err := cs.Info(ctx, img.Config.Digest)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for k, v := range info.Labels {
+		if name, ok := strings.CutPrefix(k, snapshotRefPrefix); ok && v == img.ChainID.String() {
+			out = append(out, name)
+		}
+	}
+	return out, nil
+}
+
