@@ -25,6 +25,7 @@ import (
 
 	"github.com/criimage/criimage/registry/api"
 	"github.com/criimage/criimage/registry/faults"
+	"github.com/criimage/criimage/registry/gates"
 	"github.com/criimage/criimage/registry/journal"
 	"github.com/criimage/criimage/registry/store"
 	"github.com/criimage/criimage/registry/tlsca"
@@ -56,6 +57,7 @@ type Registry struct {
 	store   *store.Store
 	journal *journal.Journal
 	faults  *faults.Set
+	gates   *gates.Set
 	ca      *tlsca.CA
 	dir     string // temp dir owned by r (CA file)
 	tlsName string
@@ -114,7 +116,7 @@ func Start(ctx context.Context, opts Options) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
-	r := &Registry{log: logger, store: store.New(), journal: j, tlsName: tlsName}
+	r := &Registry{log: logger, store: store.New(), journal: j, gates: gates.New(), tlsName: tlsName}
 	ok := false
 	defer func() {
 		if !ok {
@@ -178,8 +180,9 @@ func Start(ctx context.Context, opts Options) (*Registry, error) {
 // compose wraps the innermost handler, outermost first: journal → gates → faults → auth → h.
 // The foreign host has no auth (it is somebody else's server).
 func (r *Registry) compose(listener string, h http.Handler) http.Handler {
-	// TODO(auth, gates): wrap auth (not on the foreign host) and gates when those packages land.
+	// TODO(auth): wrap auth (not on the foreign host) when that package lands.
 	h = r.faults.Middleware(listener, h)
+	h = r.gates.Middleware(listener, h)
 	return r.journal.Middleware(listener, h)
 }
 
@@ -223,6 +226,7 @@ func (r *Registry) Close() error {
 	if r.faults != nil {
 		r.faults.Close()
 	}
+	r.gates.Close()
 	var errs []error
 	for _, s := range []*server{r.plain, r.tls, r.foreign} {
 		if s == nil {
@@ -274,6 +278,9 @@ func (r *Registry) Journal() *journal.Journal { return r.journal }
 
 // Faults returns the fault rules applied on all listeners.
 func (r *Registry) Faults() *faults.Set { return r.faults }
+
+// Gates returns the request gates of all listeners.
+func (r *Registry) Gates() *gates.Set { return r.gates }
 
 // Store returns the content store (tests and tools that need more than the seeding API).
 func (r *Registry) Store() *store.Store { return r.store }

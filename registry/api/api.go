@@ -326,9 +326,22 @@ func (h *handler) putManifest(w http.ResponseWriter, r *http.Request, repo, ref 
 	if dgst == "" {
 		tag = ref
 	}
+	// OCI distribution-spec (dev): PUT by digest may name tags in "tag" query parameters.
+	extraTags := r.URL.Query()["tag"]
+	for _, t := range extraTags {
+		if !store.ValidTag(t) {
+			return newErr(http.StatusBadRequest, codeTagInvalid, fmt.Sprintf("invalid tag %q in tag parameter", t))
+		}
+	}
 	d, err := h.st.PutManifestAs(repo, tag, mt, raw, dgst)
 	if err != nil {
 		return fromStore(err)
+	}
+	for _, t := range extraTags {
+		if err := h.st.Tag(repo, t, d); err != nil {
+			return fromStore(err)
+		}
+		w.Header().Add("OCI-Tag", t)
 	}
 	hd := w.Header()
 	hd.Set("Location", "/v2/"+repo+"/manifests/"+d.String())

@@ -1,0 +1,65 @@
+package registry_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/criimage/criimage/registry"
+)
+
+// conformanceVersion pins the opencontainers/distribution-spec conformance binary (the
+// "conformance redesign", a main package that cannot be imported).
+const conformanceVersion = "github.com/opencontainers/distribution-spec/conformance@v0.0.0-20260831232431-97274622c111"
+
+// TestDistributionSpecConformance runs the OCI distribution-spec conformance binary against the
+// plain listener. It needs the binary, so it is opt-in: set CRIIMAGE_CONFORMANCE=1 (the test then
+// builds it with "go install", which needs the module proxy) or CRIIMAGE_CONFORMANCE_BIN=path.
+func TestDistributionSpecConformance(t *testing.T) {
+	bin := os.Getenv("CRIIMAGE_CONFORMANCE_BIN")
+	if bin == "" {
+		if os.Getenv("CRIIMAGE_CONFORMANCE") == "" {
+			t.Skip("set CRIIMAGE_CONFORMANCE=1 or CRIIMAGE_CONFORMANCE_BIN to run the distribution-spec conformance binary")
+		}
+		gobin := t.TempDir()
+		cmd := exec.CommandContext(t.Context(), "go", "install", conformanceVersion)
+		cmd.Env = append(os.Environ(), "GOBIN="+gobin, "GOFLAGS=-mod=mod")
+		cmd.Dir = gobin
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go install %s: %v\n%s", conformanceVersion, err, out)
+		}
+		bin = filepath.Join(gobin, "conformance")
+	}
+	reg := start(t, registry.Options{})
+	results := t.TempDir()
+	cmd := exec.CommandContext(t.Context(), bin)
+	cmd.Dir = results
+	cmd.Env = append(os.Environ(),
+		"OCI_REGISTRY="+reg.PlainHost(),
+		"OCI_TLS=disabled",
+		"OCI_REPO1=anon/conformance/one",
+		"OCI_REPO2=anon/conformance/two",
+		"OCI_RESULTS_DIR="+results,
+		"OCI_VERSION=1.1",
+		"OCI_API_BLOBS_UPLOAD_CANCEL=true",
+		"OCI_API_BLOBS_DIGEST_HEADER=true",
+		"OCI_API_MANIFESTS_DIGEST_HEADER=true",
+		"OCI_API_MANIFESTS_TAG_PARAM=true",
+	)
+	out, err := cmd.CombinedOutput()
+	t.Logf("conformance output:\n%s", out)
+	if err != nil {
+		t.Fatalf("conformance binary: %v", err)
+	}
+	y, err := os.ReadFile(filepath.Join(results, "results.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(y), "\n") {
+		if strings.Contains(line, "Fail") || strings.Contains(line, "Error") {
+			t.Errorf("conformance: %s", strings.TrimSpace(line))
+		}
+	}
+}
