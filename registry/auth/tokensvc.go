@@ -69,6 +69,12 @@ func (s *Service) token(w http.ResponseWriter, r *http.Request, tr *TokenRequest
 		rawScopes = f["scope"]
 		tr.Scopes = rawScopes
 		offline = f.Get("access_type") == "offline"
+		switch tr.GrantType { // what was sent; "invalid" below when it does not check out
+		case "password":
+			tr.Credential = "password"
+		case "refresh_token":
+			tr.Credential = "refresh-token"
+		}
 		if r.URL.Path == GetOnlyPath || namesNamespace(rawScopes, NSTokenGet) {
 			return fail(w, r, http.StatusNotFound, "UNSUPPORTED", "this token server does not implement OAuth2 POST; use GET")
 		}
