@@ -1,0 +1,224 @@
+package pull
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/diff/apply"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/containerd/containerd/v2/core/remotes"
+	"github.com/containerd/containerd/v2/core/remotes/docker"
+	"github.com/containerd/containerd/v2/core/remotes/docker/config"
+	"github.com/containerd/containerd/v2/core/unpack"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/platforms"
+	"github.com/distribution/reference"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/criimage/criimage/impl/auth"
+	"github.com/criimage/criimage/impl/hosts"
+)
+
+// run is one flight: resolve, fetch and unpack under the flight's lease.
+func (p *Puller) run(ctx context.Context, f *flight, named reference.Named, scope *auth.Scope, sn string) (outcome, error) {
+	ref := named.String()
+	ctx = p.logCtx(p.b.Context(ctx))
+	l, err := p.b.Leases.Create(ctx, leases.WithRandomID(), leases.WithExpiration(leaseExpiry),
+		leases.WithLabel("criimage.io/pull-flight", ref))
+	if err != nil {
+		return outcome{}, wrapf(err, "create lease")
+	}
+	f.leaseID = l.ID
+	ctx = leases.WithLease(ctx, l.ID)
+
+	prog := &progress{}
+	if p.opts.ProgressTimeout > 0 {
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		go prog.watch(ctx, p.opts.ProgressTimeout, cancel)
+	}
+	resolver := docker.NewResolver(docker.ResolverOptions{Hosts: p.registryHosts(ctx, scope, prog)})
+
+	out, err := p.fetch(ctx, resolver, ref, sn)
+	if err != nil && context.Cause(ctx) != nil && !errors.Is(err, context.Cause(ctx)) {
+		// The fetch saw "context canceled"; report why it was cancelled.
+		err = fmt.Errorf("%w (%v)", context.Cause(ctx), err)
+	}
+	return out, err
+}
+
+// registryHosts is containerd's ConfigureHosts over the certs.d roots, with every host's
+// authorizer replaced by the scoped one and its client counted for the progress timeout.
+// Results are memoized per host for the flight, so resolve and fetch share tokens.
+func (p *Puller) registryHosts(ctx context.Context, scope *auth.Scope, prog *progress) docker.RegistryHosts {
+	base := config.ConfigureHosts(ctx, config.HostOptions{
+		HostDir:      hosts.Dir(p.opts.HostsDirs),
+		UpdateClient: prog.updateClient,
+	})
+	var mu sync.Mutex
+	memo := map[string][]docker.RegistryHost{}
+	return func(host string) ([]docker.RegistryHost, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if rh, ok := memo[host]; ok {
+			return rh, nil
+		}
+		rh, err := base(host)
+		if err != nil {
+			return nil, status.Errorf(codes.FailedPrecondition, "registry configuration for %s: %v", host, err)
+		}
+		for i := range rh {
+			rh[i].Authorizer = scope.Authorizer(rh[i].Client, rh[i].Header)
+		}
+		memo[host] = rh
+		return rh, nil
+	}
+}
+
+// fetch resolves ref and brings in the platform's image, unpacked into sn.
+func (p *Puller) fetch(ctx context.Context, resolver remotes.Resolver, ref, sn string) (outcome, error) {
+	name, desc, err := resolver.Resolve(ctx, ref)
+	if err != nil {
+		return outcome{}, wrapf(err, "resolve")
+	}
+	fetcher, err := resolver.Fetcher(ctx, name)
+	if err != nil {
+		return outcome{}, wrapf(err, "fetcher")
+	}
+	cs := p.b.Content
+	target := desc
+	if isSchema1(desc.MediaType) {
+		if desc, err = p.convertSchema1(ctx, fetcher, desc); err != nil {
+			return outcome{}, err
+		}
+	}
+
+	unpacker, err := unpack.NewUnpacker(ctx, cs,
+		unpack.WithUnpackPlatform(unpack.Platform{
+			Platform:       platforms.All, // the manifest was chosen by p.opts.Platform already
+			SnapshotterKey: sn,
+			Snapshotter:    p.b.Snapshotters[sn],
+			Applier:        apply.NewFileSystemApplier(cs),
+		}),
+		unpack.WithDuplicationSuppressor(p.locker),
+	)
+	if err != nil {
+		return outcome{}, wrapf(err, "unpacker")
+	}
+
+	var (
+		mu      sync.Mutex
+		seen    []ocispec.Descriptor
+		chosen  []ocispec.Descriptor // platform manifests
+		configs []ocispec.Descriptor
+	)
+	record := images.HandlerFunc(func(_ context.Context, d ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, d)
+		switch {
+		case images.IsManifestType(d.MediaType):
+			chosen = append(chosen, d)
+		case images.IsConfigType(d.MediaType):
+			configs = append(configs, d)
+		}
+		return nil, nil
+	})
+	children := images.ChildrenHandler(cs)
+	children = images.SetChildrenMappedLabels(cs, children, nil)
+	children = images.FilterPlatforms(children, p.opts.Platform)
+	children = images.LimitManifests(children, p.opts.Platform, 1)
+	limited := children
+	children = func(ctx context.Context, d ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+		out, err := limited(ctx, d)
+		if err != nil && images.IsIndexType(d.MediaType) && errdefs.IsNotFound(err) && len(out) == 0 {
+			return nil, p.noPlatform(ctx, d)
+		}
+		return out, err
+	}
+	distSource, err := docker.AppendDistributionSourceLabel(cs, ref)
+	if err != nil {
+		return outcome{}, wrapf(err, "distribution source label")
+	}
+	handler := unpacker.Unpack(images.Handlers(
+		remotes.FetchHandler(cs, fetcher),
+		record,
+		children,
+		distSource,
+	))
+	dispatchErr := images.Dispatch(ctx, handler, nil, desc)
+	_, waitErr := unpacker.Wait()
+	if err := errors.Join(dispatchErr, waitErr); err != nil {
+		return outcome{}, classifyUnpack(err)
+	}
+
+	if len(chosen) == 0 {
+		return outcome{}, p.noPlatform(ctx, desc)
+	}
+	if len(chosen) != 1 || len(configs) != 1 {
+		return outcome{}, fmt.Errorf("pulled %d manifests and %d configs, want one of each", len(chosen), len(configs))
+	}
+	out := outcome{target: target, manifest: chosen[0], config: configs[0]}
+	// Size and holdings come from the manifest: layers whose snapshots already exist are not
+	// fetched again (containerd's unpacker skips them), so "seen" may lack them.
+	mb, err := content.ReadBlob(ctx, cs, out.manifest)
+	if err != nil {
+		return outcome{}, wrapf(err, "read manifest %s", out.manifest.Digest)
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(mb, &m); err != nil {
+		return outcome{}, wrapf(err, "decode manifest %s", out.manifest.Digest)
+	}
+	out.content = append([]ocispec.Descriptor{target}, seen...)
+	out.size = target.Size + m.Config.Size
+	if target.Digest != out.manifest.Digest && !isSchema1(target.MediaType) {
+		out.size += out.manifest.Size // an index: count the chosen manifest too
+	}
+	out.content = append(out.content, out.manifest, m.Config)
+	for _, l := range m.Layers {
+		out.size += l.Size
+		out.content = append(out.content, l)
+	}
+	return out, nil
+}
+
+// classifyUnpack marks content-verification failures as data loss.
+func classifyUnpack(err error) error {
+	msg := err.Error()
+	if errdefs.IsFailedPrecondition(err) || strings.Contains(msg, "wrong diff id") ||
+		strings.Contains(msg, "failed to extract layer") || strings.Contains(msg, "unexpected commit digest") {
+		return dataLossError{err}
+	}
+	return err
+}
+
+// noPlatform explains which platforms the index offers.
+func (p *Puller) noPlatform(ctx context.Context, desc ocispec.Descriptor) error {
+	want := platforms.FormatAll(platforms.DefaultSpec())
+	if p.opts.Platform != nil {
+		if s, ok := p.opts.Platform.(fmt.Stringer); ok {
+			want = s.String()
+		}
+	}
+	var avail []string
+	if b, err := content.ReadBlob(ctx, p.b.Content, desc); err == nil {
+		var idx ocispec.Index
+		if json.Unmarshal(b, &idx) == nil {
+			for _, m := range idx.Manifests {
+				if m.Platform != nil {
+					avail = append(avail, platforms.FormatAll(*m.Platform))
+				}
+			}
+		}
+	}
+	return fmt.Errorf("%w %s in %s (the index offers: %s)", errNoPlatformMatch, want, desc.Digest, strings.Join(avail, ", "))
+}
