@@ -285,20 +285,25 @@ func (h *handler) putManifest(w http.ResponseWriter, r *http.Request, repo, ref 
 		}
 		mt = parsed
 	}
-	detected, err := store.DetectMediaType(raw)
-	if err != nil {
-		return fromStore(err)
-	}
-	if mt == "" {
-		mt = detected
-	}
-	if !putManifestTypes[mt] {
+	if mt != "" && !putManifestTypes[mt] {
 		return newErr(http.StatusBadRequest, codeManifestInvalid, fmt.Sprintf("unsupported manifest media type %q", mt))
 	}
 	var p struct {
 		MediaType string `json:"mediaType"`
 	}
-	_ = json.Unmarshal(raw, &p) // DetectMediaType proved it is JSON
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return newErr(http.StatusBadRequest, codeManifestInvalid, fmt.Sprintf("manifest is not valid JSON: %v", err))
+	}
+	if mt == "" {
+		detected, err := store.DetectMediaType(raw)
+		if err != nil {
+			return fromStore(err)
+		}
+		if !putManifestTypes[detected] {
+			return newErr(http.StatusBadRequest, codeManifestInvalid, fmt.Sprintf("unsupported manifest media type %q", detected))
+		}
+		mt = detected
+	}
 	if p.MediaType != "" && p.MediaType != mt {
 		return newErr(http.StatusBadRequest, codeManifestInvalid, fmt.Sprintf("manifest mediaType %q does not match Content-Type %q", p.MediaType, mt))
 	}
