@@ -195,4 +195,3 @@ func Unpacked(ctx context.Context, cs content.Store, img Image) ([]string, error
 	}
 	return out, nil
 }
-

@@ -86,3 +86,11 @@ func idPrefix(s string) (string, bool) {
 	}
 	return p, true
 }
+
+// ParseID returns s if it is a full image ID ("sha256:" and 64 lowercase hex characters).
+func ParseID(s string) (string, error) {
+	if !isID(s) {
+		return "", fmt.Errorf("not an image ID %q: %w", s, errdefs.ErrInvalidArgument)
+	}
+	return s, nil
+}

@@ -7,8 +7,10 @@ package backendtest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand"
 
 	"github.com/containerd/containerd/v2/core/content"
@@ -16,6 +18,7 @@ import (
 	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/pkg/rootfs"
+	"github.com/containerd/errdefs"
 	"github.com/criimage/criimage/impl/backend"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -161,7 +164,7 @@ func OnDisk(ctx context.Context, b *backend.Backend) (blobs []digest.Digest, sna
 		blobs = append(blobs, i.Digest)
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) { // an empty store has no blobs directory yet
 		return nil, nil, err
 	}
 	for name := range b.Snapshotters {
@@ -169,7 +172,7 @@ func OnDisk(ctx context.Context, b *backend.Backend) (blobs []digest.Digest, sna
 		if err := sn.Walk(ctx, func(_ context.Context, i snapshots.Info) error {
 			snaps = append(snaps, name+"/"+i.Name)
 			return nil
-		}); err != nil {
+		}); err != nil && !errdefs.IsNotFound(err) { // a fresh snapshotter has no bucket yet
 			return nil, nil, err
 		}
 	}

@@ -1,0 +1,347 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/containerd/continuity/fs"
+	"github.com/containerd/errdefs"
+	"github.com/criimage/criimage/impl/imagestore"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+func digestOf(s string) digest.Digest { return digest.Digest(s) }
+
+// grpcError turns an error into a gRPC status error: statuses pass through, errdefs classes map
+// to their codes, the rest is Unknown. msg gives context.
+func grpcError(err error, msg string) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	code := codes.Unknown
+	switch {
+	case errdefs.IsInvalidArgument(err):
+		code = codes.InvalidArgument
+	case errdefs.IsNotFound(err):
+		code = codes.NotFound
+	case errdefs.IsFailedPrecondition(err):
+		code = codes.FailedPrecondition
+	case errors.Is(err, context.Canceled):
+		code = codes.Canceled
+	case errors.Is(err, context.DeadlineExceeded):
+		code = codes.DeadlineExceeded
+	}
+	return status.Errorf(code, "%s: %v", msg, err)
+}
+
+func (s *Service) snapshotterFor(handler string) (string, error) {
+	if handler == "" {
+		return s.defSn, nil
+	}
+	sn, ok := s.handlers[handler]
+	if !ok {
+		known := make([]string, 0, len(s.handlers))
+		for h := range s.handlers {
+			known = append(known, h)
+		}
+		slices.Sort(known)
+		return "", status.Errorf(codes.InvalidArgument, "unknown runtime handler %q (known: %s)", handler, strings.Join(known, ", "))
+	}
+	return sn, nil
+}
+
+// PullImage normalizes the reference, pulls, then writes the records (repo tag, repo digest, ID)
+// in one transaction and updates the index once, under the record lock; only then does it end
+// the pull's lease. image_ref is the image ID.
+func (s *Service) PullImage(ctx context.Context, req *runtime.PullImageRequest) (*runtime.PullImageResponse, error) {
+	spec := req.GetImage()
+	if spec == nil {
+		return nil, status.Error(codes.InvalidArgument, "PullImage: image spec is missing")
+	}
+	named, err := imagestore.Normalize(spec.GetImage())
+	if err != nil {
+		return nil, grpcError(err, "PullImage")
+	}
+	sn, err := s.snapshotterFor(spec.GetRuntimeHandler())
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	res, err := s.pull(ctx, named, req.GetAuth(), sn)
+	if err != nil {
+		return nil, grpcError(err, fmt.Sprintf("pull %q", named.String()))
+	}
+	defer func() {
+		// The lease ends whatever happens; records (if written) now hold the content. A fresh
+		// context: the caller may be gone, the lease must still go.
+		if err := res.Done(context.WithoutCancel(ctx)); err != nil {
+			s.log.Warn("ending pull lease", "image", named.String(), "error", err.Error())
+		}
+	}()
+	nctx := s.b.Context(ctx)
+	img, err := imagestore.Read(nctx, s.b.Content, res.Target, res.Manifest, s.platform)
+	if err != nil {
+		return nil, grpcError(err, fmt.Sprintf("read pulled image %q", named.String()))
+	}
+	if res.Config.Digest != "" && res.Config.Digest.String() != img.ID {
+		return nil, status.Errorf(codes.Internal, "pull %q: config %s differs from the manifest's %s", named.String(), res.Config.Digest, img.ID)
+	}
+	if err := imagestore.Check(nctx, s.stores(), img); err != nil {
+		return nil, status.Errorf(codes.Internal, "pull %q left an unusable image: %v", named.String(), err)
+	}
+	repoDigest, repoTag := imagestore.RepoDigestAndTag(named, res.Target.Digest)
+	names := []string{repoDigest, img.ID}
+	if repoTag != "" {
+		names = append(names, repoTag)
+	}
+	dropped, err := s.commit(ctx, img, names)
+	if err != nil {
+		return nil, grpcError(err, fmt.Sprintf("record pulled image %q", named.String()))
+	}
+	if len(dropped) > 0 {
+		if err := s.b.GC(ctx); err != nil {
+			s.log.Warn("garbage collection after a moved tag", "error", err.Error())
+		}
+	}
+	s.log.Info("pulled image", "image", named.String(), "id", img.ID, "snapshotter", sn, "duration", time.Since(start).String())
+	return &runtime.PullImageResponse{ImageRef: img.ID}, nil
+}
+
+// commit records names for img under the record lock: one metadata transaction, then one index
+// update. Images that lose their last tag or digest to img are dropped with their ID record.
+func (s *Service) commit(ctx context.Context, img imagestore.Image, names []string) (dropped []string, err error) {
+	s.recMu.Lock()
+	defer s.recMu.Unlock()
+	refs := slices.Clone(names)
+	if have, ok := s.index.Get(img.ID); ok {
+		refs = append(refs, have.References...)
+	}
+	for _, n := range names {
+		owner, ok := s.index.Owner(n)
+		if !ok || owner == img.ID || slices.Contains(dropped, owner) {
+			continue
+		}
+		other, _ := s.index.Get(owner)
+		left := slices.DeleteFunc(slices.Clone(other.References), func(r string) bool {
+			return r == owner || slices.Contains(names, r)
+		})
+		if len(left) == 0 {
+			dropped = append(dropped, owner)
+		}
+	}
+	labels := map[string]string{labelManaged: labelManagedValue, imagestore.LabelManifest: img.Manifest.Digest.String()}
+	if err := s.writeRecords(ctx, names, img.Target, labels, dropped); err != nil {
+		return nil, err
+	}
+	img.References = refs
+	s.index.Put(img)
+	for _, id := range dropped {
+		s.index.Delete(id)
+	}
+	return dropped, nil
+}
+
+// RemoveImage removes the whole image any lookup form names: every record (tags and digests in
+// every repository, the ID) in one transaction, then a synchronous GC. Unknown names succeed.
+func (s *Service) RemoveImage(ctx context.Context, req *runtime.RemoveImageRequest) (*runtime.RemoveImageResponse, error) {
+	key := req.GetImage().GetImage()
+	if key == "" {
+		return nil, status.Error(codes.InvalidArgument, "RemoveImage: empty image name or ID")
+	}
+	removed, err := s.remove(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if removed != "" {
+		if err := s.b.GC(ctx); err != nil {
+			return nil, grpcError(err, fmt.Sprintf("remove %q", key))
+		}
+		s.log.Info("removed image", "image", key, "id", removed)
+	}
+	return &runtime.RemoveImageResponse{}, nil
+}
+
+func (s *Service) remove(ctx context.Context, key string) (string, error) {
+	s.recMu.Lock()
+	defer s.recMu.Unlock()
+	img, err := s.index.Resolve(key)
+	if errdefs.IsNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", grpcError(err, "RemoveImage")
+	}
+	if err := s.writeRecords(ctx, nil, ocispec.Descriptor{}, nil, img.References); err != nil {
+		return "", grpcError(err, fmt.Sprintf("remove %q", key))
+	}
+	s.index.Delete(img.ID)
+	return img.ID, nil
+}
+
+func (s *Service) stores() imagestore.Stores {
+	return imagestore.Stores{Content: s.b.Content, Blobs: s.b.RawContent(), Snapshotters: s.b.Snapshotters}
+}
+
+// usable is the cheap check made before an image is reported.
+func (s *Service) usable(ctx context.Context, img imagestore.Image) bool {
+	if err := imagestore.Check(s.b.Context(ctx), s.stores(), img); err != nil {
+		s.log.Debug("not reporting unusable image", "id", img.ID, "reason", err.Error())
+		return false
+	}
+	return true
+}
+
+// ImageStatus resolves the name with the index's lookup rules; an absent or unusable image is
+// Image=nil without error; "" and ambiguous ID prefixes are InvalidArgument.
+func (s *Service) ImageStatus(ctx context.Context, req *runtime.ImageStatusRequest) (*runtime.ImageStatusResponse, error) {
+	key := req.GetImage().GetImage()
+	img, err := s.index.Resolve(key)
+	if errdefs.IsNotFound(err) {
+		return &runtime.ImageStatusResponse{}, nil
+	}
+	if err != nil {
+		return nil, grpcError(err, "ImageStatus")
+	}
+	if !s.usable(ctx, img) {
+		return &runtime.ImageStatusResponse{}, nil
+	}
+	resp := &runtime.ImageStatusResponse{Image: s.toCRI(img)}
+	if req.GetVerbose() {
+		info, err := json.Marshal(verboseInfo{ChainID: img.ChainID.String(), ImageSpec: img.Spec})
+		if err != nil {
+			return nil, grpcError(err, "ImageStatus: verbose info")
+		}
+		resp.Info = map[string]string{"info": string(info)}
+	}
+	return resp, nil
+}
+
+// verboseInfo is ImageStatusResponse.info["info"], the same keys as containerd's.
+type verboseInfo struct {
+	ChainID   string        `json:"chainID"`
+	ImageSpec ocispec.Image `json:"imageSpec"`
+}
+
+func (s *Service) toCRI(img imagestore.Image) *runtime.Image {
+	out := &runtime.Image{
+		Id:          img.ID,
+		RepoTags:    img.RepoTags(),
+		RepoDigests: img.RepoDigests(),
+		Size:        img.Size,
+		Pinned:      s.isPinned(img),
+	}
+	uid, name := userOf(img.Spec.Config.User)
+	if uid != nil {
+		out.Uid = &runtime.Int64Value{Value: *uid}
+	}
+	out.Username = name
+	return out
+}
+
+func (s *Service) isPinned(img imagestore.Image) bool {
+	for _, r := range img.References {
+		if s.pinned[r] {
+			return true
+		}
+	}
+	return false
+}
+
+// userOf maps config User to CRI's mutually exclusive uid/username, as containerd does:
+// the part before ':' counts; numeric → uid, otherwise → username; "" → neither.
+func userOf(user string) (*int64, string) {
+	if user == "" {
+		return nil, ""
+	}
+	user, _, _ = strings.Cut(user, ":")
+	if uid, err := strconv.ParseInt(user, 10, 64); err == nil {
+		return &uid, ""
+	}
+	return nil, user
+}
+
+// selected lists the usable images the filter selects (filter.image with the lookup rules of
+// ImageStatus; nil or empty = all).
+func (s *Service) selected(ctx context.Context, f *runtime.ImageFilter) ([]*runtime.Image, error) {
+	var imgs []imagestore.Image
+	if key := f.GetImage().GetImage(); key != "" {
+		img, err := s.index.Resolve(key)
+		if errdefs.IsNotFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, grpcError(err, "image filter")
+		}
+		imgs = []imagestore.Image{img}
+	} else {
+		imgs = s.index.List()
+	}
+	out := make([]*runtime.Image, 0, len(imgs))
+	for _, img := range imgs {
+		if s.usable(ctx, img) {
+			out = append(out, s.toCRI(img))
+		}
+	}
+	return out, nil
+}
+
+// ListImages lists every usable image (filter.image honoured).
+func (s *Service) ListImages(ctx context.Context, req *runtime.ListImagesRequest) (*runtime.ListImagesResponse, error) {
+	imgs, err := s.selected(ctx, req.GetFilter())
+	if err != nil {
+		return nil, err
+	}
+	return &runtime.ListImagesResponse{Images: imgs}, nil
+}
+
+// StreamImages sends what ListImages would return in non-empty batches of at most
+// StreamBatchSize, each image once, then ends the stream (EOF). An empty store sends zero
+// messages (as containerd). A cancelled client stops it.
+func (s *Service) StreamImages(req *runtime.StreamImagesRequest, stream runtime.ImageService_StreamImagesServer) error {
+	ctx := stream.Context()
+	imgs, err := s.selected(ctx, req.GetFilter())
+	if err != nil {
+		return err
+	}
+	for len(imgs) > 0 {
+		if err := ctx.Err(); err != nil {
+			return grpcError(err, "StreamImages")
+		}
+		n := min(s.batch, len(imgs))
+		if err := stream.Send(&runtime.StreamImagesResponse{Images: imgs[:n]}); err != nil {
+			return err
+		}
+		imgs = imgs[n:]
+	}
+	return nil
+}
+
+// ImageFsInfo reports one image filesystem: the backend root, counting everything criimage keeps
+// there — content store blobs and ingests, every snapshotter's snapshots, and the metadata
+// database — measured with continuity's DiskUsage (hard links counted once). The usage reflects
+// removals at once because RemoveImage collects garbage synchronously.
+func (s *Service) ImageFsInfo(ctx context.Context, _ *runtime.ImageFsInfoRequest) (*runtime.ImageFsInfoResponse, error) {
+	u, err := fs.DiskUsage(ctx, s.b.Root)
+	if err != nil {
+		return nil, grpcError(err, fmt.Sprintf("disk usage of %s", s.b.Root))
+	}
+	return &runtime.ImageFsInfoResponse{ImageFilesystems: []*runtime.FilesystemUsage{{
+		Timestamp:  time.Now().UnixNano(),
+		FsId:       &runtime.FilesystemIdentifier{Mountpoint: s.b.Root},
+		UsedBytes:  &runtime.UInt64Value{Value: uint64(u.Size)},
+		InodesUsed: &runtime.UInt64Value{Value: uint64(u.Inodes)},
+	}}}, nil
+}

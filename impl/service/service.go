@@ -1,0 +1,244 @@
+// Package service implements the CRI ImageService (runtime.v1) on an embedded containerd backend:
+// it normalizes references, calls the puller, owns the image records (tag, digest and ID records
+// in the metadata store) and the in-memory index, and answers List/Stream/Status/Remove/FsInfo.
+// It also answers RuntimeService.Version and Status so that crictl, critest and kubelet connect.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/metadata/boltutil"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/platforms"
+	"github.com/criimage/criimage/impl/backend"
+	"github.com/criimage/criimage/impl/imagestore"
+	"github.com/distribution/reference"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	bolt "go.etcd.io/bbolt"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// PullResult is what a puller hands back (the fields of pull.Result the service uses).
+type PullResult struct {
+	Target, Manifest, Config ocispec.Descriptor
+	// Done ends the puller's lease; the service calls it once the records exist (or on failure).
+	Done func(context.Context) error
+}
+
+// PullFunc fetches and unpacks ref into snapshotter, holding everything under a lease until
+// Done. Its errors carry a gRPC status. impl wires it to impl/pull.
+type PullFunc func(ctx context.Context, ref reference.Named, auth *runtime.AuthConfig, snapshotter string) (PullResult, error)
+
+// DefaultStreamBatchSize is the number of images per StreamImages message, as containerd's.
+const DefaultStreamBatchSize = 5000
+
+// Record labels.
+const (
+	labelManaged      = "io.cri-containerd.image" // containerd CRI's label, so ctr/nerdctl see CRI images the same way
+	labelManagedValue = "managed"
+)
+
+// Config of a Service.
+type Config struct {
+	Backend *backend.Backend
+	Pull    PullFunc
+	// DefaultSnapshotter is used for PullImage without a runtime handler ("" = "native").
+	DefaultSnapshotter string
+	// RuntimeHandlers maps ImageSpec.runtime_handler → snapshotter; unknown handlers are refused.
+	RuntimeHandlers map[string]string
+	// Pinned references (any form Normalize accepts, or an image ID) report pinned=true.
+	Pinned          []string
+	StreamBatchSize int // 0 = DefaultStreamBatchSize
+	// Platform picks the manifest of multi-platform images whose records lack the manifest label
+	// (nil = host platform).
+	Platform platforms.MatchComparer
+	Version  string // reported by RuntimeService.Version as runtime_version
+	Logger   *slog.Logger
+}
+
+// Service is the ImageService (and the minimal RuntimeService). Create it with New.
+type Service struct {
+	runtime.UnimplementedImageServiceServer
+
+	b        *backend.Backend
+	pull     PullFunc
+	defSn    string
+	handlers map[string]string
+	pinned   map[string]bool
+	batch    int
+	platform platforms.MatchComparer
+	version  string
+	log      *slog.Logger
+
+	index *imagestore.Store
+	// recMu serializes every change of image records with the index update that follows, so
+	// that pull and remove never interleave (no orphan record, no half image).
+	recMu sync.Mutex
+}
+
+// New checks cfg, recovers the backend from a previous process (deletes its leases — nothing
+// else can hold the root, bbolt's flock says so — and the records of images that can no longer
+// be read, then collects garbage) and builds the index from the records.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	if cfg.Backend == nil || cfg.Pull == nil {
+		return nil, errors.New("service: Backend and Pull are required")
+	}
+	s := &Service{
+		b:        cfg.Backend,
+		pull:     cfg.Pull,
+		defSn:    cfg.DefaultSnapshotter,
+		handlers: map[string]string{},
+		pinned:   map[string]bool{},
+		batch:    cfg.StreamBatchSize,
+		platform: cfg.Platform,
+		version:  cfg.Version,
+		log:      cfg.Logger,
+		index:    imagestore.New(),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.defSn == "" {
+		s.defSn = backend.Native
+	}
+	if s.b.Snapshotters[s.defSn] == nil {
+		return nil, fmt.Errorf("service: default snapshotter %q is not open in the backend", s.defSn)
+	}
+	for h, sn := range cfg.RuntimeHandlers {
+		if h == "" {
+			return nil, fmt.Errorf("service: empty runtime handler name (mapped to %q)", sn)
+		}
+		if s.b.Snapshotters[sn] == nil {
+			return nil, fmt.Errorf("service: runtime handler %q: snapshotter %q is not open in the backend", h, sn)
+		}
+		s.handlers[h] = sn
+	}
+	if s.batch <= 0 {
+		s.batch = DefaultStreamBatchSize
+	}
+	if s.version == "" {
+		s.version = "devel"
+	}
+	if s.platform == nil {
+		s.platform = platforms.Default()
+	}
+	for _, p := range cfg.Pinned {
+		if d, err := imagestore.ParseID(p); err == nil {
+			s.pinned[d] = true
+			continue
+		}
+		named, err := imagestore.Normalize(p)
+		if err != nil {
+			return nil, fmt.Errorf("service: pinned image: %w", err)
+		}
+		s.pinned[named.String()] = true
+	}
+	if err := s.recover(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// recover runs once, before serving.
+func (s *Service) recover(ctx context.Context) error {
+	nctx := s.b.Context(ctx)
+	ls, err := s.b.Leases.List(nctx)
+	if err != nil {
+		return fmt.Errorf("service: list leases: %w", err)
+	}
+	for _, l := range ls {
+		if err := s.b.Leases.Delete(nctx, l); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("service: delete lease %s of a previous process: %w", l.ID, err)
+		}
+	}
+	if len(ls) > 0 {
+		s.log.Info("reclaimed leases of interrupted pulls", "leases", len(ls))
+	}
+	recs, err := s.b.Images.List(nctx)
+	if err != nil {
+		return fmt.Errorf("service: list image records: %w", err)
+	}
+	type key struct{ target, manifest string }
+	read := map[key]imagestore.Image{}
+	byID := map[string]imagestore.Image{}
+	var broken []string
+	for _, r := range recs {
+		var manifest ocispec.Descriptor
+		if d := r.Labels[imagestore.LabelManifest]; d != "" {
+			manifest.Digest = digestOf(d)
+		}
+		k := key{r.Target.Digest.String(), manifest.Digest.String()}
+		img, ok := read[k]
+		if !ok {
+			img, err = imagestore.Read(nctx, s.b.Content, r.Target, manifest, s.platform)
+			if err != nil {
+				s.log.Warn("dropping unreadable image record", "name", r.Name, "error", err.Error())
+				broken = append(broken, r.Name)
+				continue
+			}
+			read[k] = img
+		}
+		if have, ok := byID[img.ID]; ok {
+			img = have
+		}
+		img.References = append(slices.Clone(img.References), r.Name)
+		byID[img.ID] = img
+	}
+	if len(broken) > 0 {
+		err := s.b.DB.Update(func(tx *bolt.Tx) error {
+			tctx := boltutil.WithTransaction(nctx, tx)
+			for _, n := range broken {
+				if err := s.b.Images.Delete(tctx, n); err != nil && !errdefs.IsNotFound(err) {
+					return fmt.Errorf("delete record %q: %w", n, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("service: drop unreadable records: %w", err)
+		}
+	}
+	for _, img := range byID {
+		s.index.Put(img)
+	}
+	if err := s.b.GC(ctx); err != nil {
+		return fmt.Errorf("service: garbage collection at start: %w", err)
+	}
+	s.log.Info("image index loaded", "images", len(byID), "records", len(recs)-len(broken))
+	return nil
+}
+
+// writeRecords creates or updates the named records (all → target, with labels) and deletes the
+// drop records, in one metadata transaction: after a crash either all or none exist.
+func (s *Service) writeRecords(ctx context.Context, names []string, target ocispec.Descriptor, labels map[string]string, drop []string) error {
+	nctx := s.b.Context(ctx)
+	return s.b.DB.Update(func(tx *bolt.Tx) error {
+		tctx := boltutil.WithTransaction(nctx, tx)
+		for _, n := range names {
+			rec := images.Image{Name: n, Target: target, Labels: labels}
+			if _, err := s.b.Images.Create(tctx, rec); err != nil {
+				if !errdefs.IsAlreadyExists(err) {
+					return fmt.Errorf("create image record %q: %w", n, err)
+				}
+				if _, err := s.b.Images.Update(tctx, rec); err != nil {
+					return fmt.Errorf("update image record %q: %w", n, err)
+				}
+			}
+		}
+		for _, n := range drop {
+			if err := s.b.Images.Delete(tctx, n); err != nil && !errdefs.IsNotFound(err) {
+				return fmt.Errorf("delete image record %q: %w", n, err)
+			}
+		}
+		return nil
+	})
+}
+
+// Index is the service's image index (read-only use: tests and diagnostics).
+func (s *Service) Index() *imagestore.Store { return s.index }
