@@ -75,7 +75,7 @@ func TestBadInput(t *testing.T) {
 		{"manifest bad tag param", "PUT", "/v2/anon/bad/manifests/" + md.String() + "?tag=-x", map[string]string{"Content-Type": "application/vnd.docker.distribution.manifest.v2+json"}, nil, 400, "", ""},
 		{"delete unknown manifest", "DELETE", "/v2/anon/bad/manifests/" + unknown.String(), nil, nil, 404, "MANIFEST_UNKNOWN", unknown.String()},
 		{"delete unknown blob", "DELETE", "/v2/anon/bad/blobs/" + unknown.String(), nil, nil, 404, "BLOB_UNKNOWN", unknown.String()},
-		{"method on ping", "DELETE", "/v2/", nil, nil, 405, "UNSUPPORTED", "DELETE"},
+		{"method on catalog", "DELETE", "/v2/_catalog", nil, nil, 405, "UNSUPPORTED", "DELETE"},
 		{"GET on upload start", "GET", "/v2/anon/bad/blobs/uploads/", nil, nil, 405, "UNSUPPORTED", "GET"},
 		{"PUT on tags", "PUT", "/v2/anon/bad/tags/list", nil, nil, 405, "UNSUPPORTED", "PUT"},
 		{"unknown path", "GET", "/v3/whatever", nil, nil, 404, "UNSUPPORTED", "/v3/whatever"},

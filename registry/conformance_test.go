@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/criimage/criimage/registry"
+	"github.com/criimage/criimage/registry/auth"
 )
 
 // conformanceVersion pins the opencontainers/distribution-spec conformance binary (the
@@ -43,6 +44,10 @@ func TestDistributionSpecConformance(t *testing.T) {
 		"OCI_REPO2=anon/conformance/two",
 		"OCI_RESULTS_DIR="+results,
 		"OCI_VERSION=1.1",
+		// The ping is answered with a Bearer challenge; the token service grants scope-less
+		// tokens only to the fixture user.
+		"OCI_USERNAME="+auth.FixtureUser,
+		"OCI_PASSWORD="+auth.FixturePassword,
 		"OCI_API_BLOBS_UPLOAD_CANCEL=true",
 		"OCI_API_BLOBS_DIGEST_HEADER=true",
 		"OCI_API_MANIFESTS_DIGEST_HEADER=true",

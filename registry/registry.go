@@ -24,6 +24,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/criimage/criimage/registry/api"
+	"github.com/criimage/criimage/registry/auth"
 	"github.com/criimage/criimage/registry/faults"
 	"github.com/criimage/criimage/registry/gates"
 	"github.com/criimage/criimage/registry/journal"
@@ -58,6 +59,7 @@ type Registry struct {
 	journal *journal.Journal
 	faults  *faults.Set
 	gates   *gates.Set
+	auth    *auth.Service
 	ca      *tlsca.CA
 	dir     string // temp dir owned by r (CA file)
 	tlsName string
@@ -116,7 +118,7 @@ func Start(ctx context.Context, opts Options) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
-	r := &Registry{log: logger, store: store.New(), journal: j, gates: gates.New(), tlsName: tlsName}
+	r := &Registry{log: logger, store: store.New(), journal: j, gates: gates.New(), auth: auth.New(auth.Options{}), tlsName: tlsName}
 	ok := false
 	defer func() {
 		if !ok {
@@ -168,19 +170,20 @@ func Start(ctx context.Context, opts Options) (*Registry, error) {
 	apiHandler := api.New(api.Options{Store: r.store, ForeignURL: func() string { return foreignURL }, Logger: logger})
 	foreignHandler := newForeignHandler(r.store)
 
-	r.plain = r.serve(ListenerPlain, plainLn, r.compose(ListenerPlain, apiHandler), nil)
+	authed := r.auth.Middleware(apiHandler)
+	r.plain = r.serve(ListenerPlain, plainLn, r.compose(ListenerPlain, authed), nil)
 	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	r.tls = r.serve(ListenerTLS, tls.NewListener(tlsLn, tlsConf), r.compose(ListenerTLS, apiHandler), tlsConf)
+	r.tls = r.serve(ListenerTLS, tls.NewListener(tlsLn, tlsConf), r.compose(ListenerTLS, authed), tlsConf)
+	// The foreign host has no auth: it is somebody else's server.
 	r.foreign = r.serve(ListenerForeign, foreignLn, r.compose(ListenerForeign, foreignHandler), nil)
 	ok = true
 	logger.Info("fixture registry started", "plain", r.PlainHost(), "tls", r.TLSAddr(), "foreign", r.ForeignURL())
 	return r, nil
 }
 
-// compose wraps the innermost handler, outermost first: journal → gates → faults → auth → h.
-// The foreign host has no auth (it is somebody else's server).
+// compose wraps h (the API behind auth, or the foreign host) in, outermost first,
+// journal → gates → faults.
 func (r *Registry) compose(listener string, h http.Handler) http.Handler {
-	// TODO(auth): wrap auth (not on the foreign host) when that package lands.
 	h = r.faults.Middleware(listener, h)
 	h = r.gates.Middleware(listener, h)
 	return r.journal.Middleware(listener, h)
@@ -278,6 +281,9 @@ func (r *Registry) Journal() *journal.Journal { return r.journal }
 
 // Faults returns the fault rules applied on all listeners.
 func (r *Registry) Faults() *faults.Set { return r.faults }
+
+// Auth returns the token service and auth policy of the plain and TLS listeners.
+func (r *Registry) Auth() *auth.Service { return r.auth }
 
 // Gates returns the request gates of all listeners.
 func (r *Registry) Gates() *gates.Set { return r.gates }
