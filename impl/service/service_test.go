@@ -38,7 +38,7 @@ func TestPullStatusListRemove(t *testing.T) {
 	}
 
 	for _, key := range []string{
-		id, strings.TrimPrefix(id, "sha256:"), id[:7+12], id[7:7+4], "busybox", "docker.io/library/busybox:latest",
+		id, strings.TrimPrefix(id, "sha256:"), id[:7+12], id[7 : 7+4], "busybox", "docker.io/library/busybox:latest",
 		"docker.io/library/busybox@" + md, "busybox:whatever@" + md, "quay.io/other/bb:v1", "quay.io/other/bb@" + md,
 	} {
 		got := e.status(t, key)
