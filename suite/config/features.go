@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -21,20 +22,19 @@ const (
 	FeatureTLSHostname     = "tls-hostname"     // the target resolves the TLS host name to the fixture registry
 	FeatureTLS             = "tls"              // the target trusts the fixture CA for the TLS listener (via --registry-config-dir)
 	FeaturePinned          = "pinned"           // =REF: a reference the target is configured to pin
-	FeatureImageFsUsage    = "imagefs-usage"    // ImageFsInfo used_bytes tracks pulls and removals
 )
 
 // KnownFeatures lists every feature name the suite understands.
 func KnownFeatures() []string {
 	return []string{FeatureSchema1, FeatureRegistryToken, FeatureStreamImages, FeatureStreamBatch + "=N",
 		FeatureRuntimeHandler + "=NAME", FeatureProgressTimeout + "=DURATION", FeatureRestart + "=CMD",
-		FeatureMirror, FeatureTLSHostname, FeatureTLS, FeaturePinned + "=REF", FeatureImageFsUsage}
+		FeatureMirror, FeatureTLSHostname, FeatureTLS, FeaturePinned + "=REF"}
 }
 
 var known = map[string]bool{
 	FeatureSchema1: true, FeatureRegistryToken: true, FeatureStreamImages: true, FeatureStreamBatch: true,
 	FeatureRuntimeHandler: true, FeatureProgressTimeout: true, FeatureRestart: true, FeatureMirror: true,
-	FeatureTLSHostname: true, FeatureTLS: true, FeaturePinned: true, FeatureImageFsUsage: true,
+	FeatureTLSHostname: true, FeatureTLS: true, FeaturePinned: true,
 }
 
 // Features is the set of declared features; a feature may carry values (pinned=REF twice).
@@ -133,4 +133,11 @@ type DurationCheck struct {
 func (f *Features) Durations() []DurationCheck {
 	_, _, err := f.Duration(FeatureProgressTimeout)
 	return []DurationCheck{{FeatureProgressTimeout, err}}
+}
+
+// Int parses an integer feature value (stream-batch); 0 if absent or malformed.
+func (f *Features) Int(name string) int {
+	v, _ := f.Value(name)
+	n, _ := strconv.Atoi(v)
+	return n
 }

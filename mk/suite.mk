@@ -1,0 +1,26 @@
+# Conformance suite targets (owner: suite). Included by the top-level Makefile.
+REPORT_DIR ?= $(CURDIR)/reports/conformance
+GINKGO     ?= $(GO) run github.com/onsi/ginkgo/v2/ginkgo
+SUITE_ARGS ?=
+
+.PHONY: conformance conformance-parallel conformance-list suite-test
+
+## conformance: run the whole suite against the embedded reference ImageService (the main job).
+conformance:
+	@mkdir -p $(REPORT_DIR)
+	$(GO) run ./cmd/criimage test --embedded --report-dir $(REPORT_DIR) $(SUITE_ARGS); rc=$$?; \
+	echo "conformance reports: $(REPORT_DIR)/summary.md $(REPORT_DIR)/junit.xml $(REPORT_DIR)/report.json"; exit $$rc
+
+## conformance-parallel: the same specs over ginkgo -p (one embedded reference, N client processes).
+conformance-parallel:
+	@mkdir -p $(REPORT_DIR)
+	$(GINKGO) -p --timeout 10m ./suite -- -report-dir $(REPORT_DIR) $(SUITE_ARGS); rc=$$?; \
+	echo "conformance reports: $(REPORT_DIR)/summary.md $(REPORT_DIR)/junit.xml $(REPORT_DIR)/report.json"; exit $$rc
+
+## conformance-list: list every spec (ID, labels) without running any.
+conformance-list:
+	$(GO) run ./cmd/criimage test --embedded --dry-run -v
+
+## suite-test: the suite's own unit tests (config, expectations, report, traceability).
+suite-test:
+	$(GO) test ./suite/config ./suite/expectations ./suite/report ./suite/specs

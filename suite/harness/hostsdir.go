@@ -1,0 +1,62 @@
+package harness
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/criimage/criimage/registry"
+)
+
+// HostsOptions selects the optional parts of the written hosts configuration.
+type HostsOptions struct {
+	// Mirror makes docker.io resolve through the registry's plain listener (library/… namespace).
+	// Only one process may own the docker.io entry, so only process 1 writes it.
+	Mirror bool
+}
+
+// WriteHostsConfig writes containerd certs.d-style hosts files (dir/<host>/hosts.toml) for reg:
+// the TLS listener by address and by TLS host name (trusting reg's CA, connecting to the
+// loopback address so no name resolution is needed), and optionally a docker.io mirror.
+//
+// TODO(suite): switch to registry/runtimeconfig once it lands (it also writes CRI-O config).
+func WriteHostsConfig(dir string, reg *registry.Registry, opts HostsOptions) error {
+	tlsURL := "https://" + reg.TLSAddr()
+	hostEntry := fmt.Sprintf("[host.%q]\n  capabilities = [\"pull\", \"resolve\"]\n  ca = %q\n", tlsURL, reg.CAFile())
+	files := map[string]string{
+		reg.TLSAddr(): fmt.Sprintf("server = %q\n\n%s", tlsURL, hostEntry),
+		reg.TLSHost(): fmt.Sprintf("server = %q\n\n%s", "https://"+reg.TLSHost(), hostEntry),
+	}
+	if opts.Mirror {
+		files["docker.io"] = fmt.Sprintf("server = \"https://registry-1.docker.io\"\n\n[host.%q]\n  capabilities = [\"pull\", \"resolve\"]\n", "http://"+reg.PlainHost())
+	}
+	for host, body := range files {
+		if err := writeAtomic(filepath.Join(dir, hostDirName(host)), "hosts.toml", body); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hostDirName is the directory containerd looks up for host (it also tries host_port_ forms;
+// the plain "host:port" form is the documented one).
+func hostDirName(host string) string { return strings.TrimSpace(host) }
+
+func writeAtomic(dir, name, body string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+name+"-*")
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(body); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), filepath.Join(dir, name))
+}

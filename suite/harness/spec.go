@@ -1,0 +1,257 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
+	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/criimage/criimage/fixtures"
+	"github.com/criimage/criimage/registry/faults"
+	"github.com/criimage/criimage/registry/gates"
+	"github.com/criimage/criimage/registry/journal"
+)
+
+// Spec is the per-spec helper: unique names, CRI calls with timeouts, cleanup, journal access.
+// Create it with Env.Begin at the start of a spec body.
+type Spec struct {
+	Env *Env
+	ID  string
+
+	start   int64 // journal sequence at spec start
+	n       int
+	catalog *fixtures.Set
+
+	mu     sync.Mutex
+	pulled []string // references to remove at cleanup
+}
+
+// Begin starts a spec: it records the journal position and registers cleanup of everything the
+// spec pulls.
+func (e *Env) Begin(id string) *Spec {
+	s := &Spec{Env: e, ID: id, start: e.Reg.Journal().Last()}
+	DeferCleanup(func(ctx SpecContext) {
+		s.mu.Lock()
+		refs := slices.Clone(s.pulled)
+		s.mu.Unlock()
+		for _, r := range refs {
+			cctx, cancel := context.WithTimeout(ctx, e.Cfg.RPCTimeout)
+			_, _ = e.Images.RemoveImage(cctx, &runtime.RemoveImageRequest{Image: &runtime.ImageSpec{Image: r}})
+			cancel()
+		}
+	})
+	return s
+}
+
+// Repo returns a repository name unique to this run, spec and call, in namespace ns
+// ("anon", "basic", "token", …: the namespace chooses the registry's auth variant).
+func (s *Spec) Repo(ns string) string {
+	s.n++
+	return fmt.Sprintf("%s/%s-%s-%d", ns, s.Env.Nonce, strings.ToLower(s.ID), s.n)
+}
+
+// Ref is host/repo:tag on the registry's plain listener.
+func (s *Spec) Ref(repo, tag string) string { return s.Env.Reg.PlainHost() + "/" + repo + ":" + tag }
+
+// DigestRef is host/repo@digest on the plain listener.
+func (s *Spec) DigestRef(repo string, img fixtures.Image) string {
+	return s.Env.Reg.PlainHost() + "/" + repo + "@" + img.Digest.String()
+}
+
+// Unique returns fresh image content for this spec (a cold pull for the target).
+func (s *Spec) Unique(layers, layerSize int) fixtures.Image {
+	s.n++
+	return fixtures.Unique(fmt.Sprintf("%s/%s/%d", s.Env.Nonce, s.ID, s.n), layers, layerSize)
+}
+
+// Push pushes img to a new unique repository in ns under tag and returns the repository.
+func (s *Spec) Push(img fixtures.Image, ns, tag string) string {
+	repo := s.Repo(ns)
+	ExpectWithOffset(1, img.Push(s.Env.Reg, repo, tag)).To(Succeed(), "seed %s:%s", repo, tag)
+	return repo
+}
+
+// PushUnique pushes fresh small content to a unique anonymous repository and returns the image
+// and its tag reference.
+func (s *Spec) PushUnique(tag string) (fixtures.Image, string) {
+	img := s.Unique(2, 512)
+	repo := s.Push(img, "anon", tag)
+	return img, s.Ref(repo, tag)
+}
+
+// Track registers ref for removal at the end of the spec.
+func (s *Spec) Track(ref string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pulled = append(s.pulled, ref)
+}
+
+// ctx bounds one CRI call.
+func (s *Spec) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.Env.Cfg.RPCTimeout)
+}
+
+// Pull calls PullImage with auth (may be nil) and returns image_ref.
+func (s *Spec) Pull(ctx context.Context, ref string, auth *runtime.AuthConfig) (string, error) {
+	return s.PullSpec(ctx, &runtime.ImageSpec{Image: ref}, auth)
+}
+
+// PullSpec calls PullImage with a full ImageSpec.
+func (s *Spec) PullSpec(ctx context.Context, spec *runtime.ImageSpec, auth *runtime.AuthConfig) (string, error) {
+	s.Track(spec.Image)
+	cctx, cancel := s.ctx(ctx)
+	defer cancel()
+	resp, err := s.Env.Images.PullImage(cctx, &runtime.PullImageRequest{Image: spec, Auth: auth})
+	if err != nil {
+		return "", err
+	}
+	if resp.GetImageRef() != "" {
+		s.Track(resp.GetImageRef())
+	}
+	return resp.GetImageRef(), nil
+}
+
+// MustPull pulls anonymously and fails the spec on error or an empty image_ref (CV-04).
+func (s *Spec) MustPull(ctx context.Context, ref string) string {
+	id, err := s.Pull(ctx, ref, nil)
+	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "PullImage %s", ref)
+	ExpectWithOffset(1, id).NotTo(BeEmpty(), "PullImage %s returned an empty image_ref (CV-04)", ref)
+	return id
+}
+
+// Status returns ImageStatus(ref).Image (nil if absent) and fails the spec on an error.
+func (s *Spec) Status(ctx context.Context, ref string) *runtime.Image {
+	resp, err := s.StatusFull(ctx, ref, false)
+	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "ImageStatus %q", ref)
+	return resp.GetImage()
+}
+
+// StatusFull calls ImageStatus.
+func (s *Spec) StatusFull(ctx context.Context, ref string, verbose bool) (*runtime.ImageStatusResponse, error) {
+	cctx, cancel := s.ctx(ctx)
+	defer cancel()
+	return s.Env.Images.ImageStatus(cctx, &runtime.ImageStatusRequest{Image: &runtime.ImageSpec{Image: ref}, Verbose: verbose})
+}
+
+// List returns ListImages with an empty filter.
+func (s *Spec) List(ctx context.Context) []*runtime.Image {
+	cctx, cancel := s.ctx(ctx)
+	defer cancel()
+	resp, err := s.Env.Images.ListImages(cctx, &runtime.ListImagesRequest{})
+	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "ListImages")
+	return resp.GetImages()
+}
+
+// Remove calls RemoveImage(ref).
+func (s *Spec) Remove(ctx context.Context, ref string) error {
+	cctx, cancel := s.ctx(ctx)
+	defer cancel()
+	_, err := s.Env.Images.RemoveImage(cctx, &runtime.RemoveImageRequest{Image: &runtime.ImageSpec{Image: ref}})
+	return err
+}
+
+// FsInfo calls ImageFsInfo.
+func (s *Spec) FsInfo(ctx context.Context) *runtime.ImageFsInfoResponse {
+	cctx, cancel := s.ctx(ctx)
+	defer cancel()
+	resp, err := s.Env.Images.ImageFsInfo(cctx, &runtime.ImageFsInfoRequest{})
+	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "ImageFsInfo")
+	return resp
+}
+
+// Find returns the listed image that carries ref as a tag, digest or ID.
+func Find(images []*runtime.Image, ref string) *runtime.Image {
+	for _, img := range images {
+		if img.GetId() == ref || slices.Contains(img.GetRepoTags(), ref) || slices.Contains(img.GetRepoDigests(), ref) {
+			return img
+		}
+	}
+	return nil
+}
+
+// ExpectAbsent asserts that no ref resolves: ImageStatus returns nil (IS-06) and no listed image
+// carries it.
+func (s *Spec) ExpectAbsent(ctx context.Context, refs ...string) {
+	list := s.List(ctx)
+	for _, r := range refs {
+		if r == "" {
+			continue
+		}
+		ExpectWithOffset(1, s.Status(ctx, r)).To(BeNil(), "ImageStatus(%s) after it should be gone", r)
+		ExpectWithOffset(1, Find(list, r)).To(BeNil(), "ListImages still shows %s", r)
+	}
+}
+
+// ExpectPullError asserts a failed pull with a non-OK gRPC status and a message.
+func ExpectPullError(err error, what string) *status.Status {
+	ExpectWithOffset(1, err).To(HaveOccurred(), "PullImage should fail: %s", what)
+	st, ok := status.FromError(err)
+	ExpectWithOffset(1, ok).To(BeTrue(), "PullImage error is not a gRPC status: %v", err)
+	ExpectWithOffset(1, st.Code()).NotTo(Equal(codes.OK))
+	ExpectWithOffset(1, st.Message()).NotTo(BeEmpty(), "PullImage error without a message")
+	return st
+}
+
+// Journal returns the registry requests made since the spec began.
+func (s *Spec) Journal() []journal.Entry { return s.Env.Reg.Journal().Since(s.start) }
+
+// Transcript renders the spec's registry requests (secrets only as fingerprints).
+func (s *Spec) Transcript() string { return s.Env.Reg.Journal().Transcript(s.Journal()) }
+
+// Inform records an implementation-defined observation in the report.
+func Inform(name string, format string, args ...any) {
+	AddReportEntry(name, fmt.Sprintf(format, args...))
+}
+
+// PullResult is the outcome of an asynchronous pull.
+type PullResult struct {
+	ImageRef string
+	Err      error
+}
+
+// PullAsync starts PullImage in a goroutine with ctx (not bounded by the RPC timeout, so that a
+// spec may hold it at a gate) and delivers the result on the returned channel.
+func (s *Spec) PullAsync(ctx context.Context, ref string, auth *runtime.AuthConfig) <-chan PullResult {
+	s.Track(ref)
+	ch := make(chan PullResult, 1)
+	go func() {
+		defer GinkgoRecover()
+		resp, err := s.Env.Images.PullImage(ctx, &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: ref}, Auth: auth})
+		if resp.GetImageRef() != "" {
+			s.Track(resp.GetImageRef())
+		}
+		ch <- PullResult{ImageRef: resp.GetImageRef(), Err: err}
+	}()
+	return ch
+}
+
+// GateBlob holds the first GET of blob d in repo until the spec releases it. The gate is
+// released at cleanup in any case, so a failed spec never leaves a request hanging.
+func (s *Spec) GateBlob(repo string, d digest.Digest) *gates.Gate {
+	g := s.Env.Reg.Gates().Arm(faults.Match{Method: "GET", Repo: repo, Kind: "blob", Digest: d})
+	DeferCleanup(func() { g.Release(); s.Env.Reg.Gates().Disarm(g) })
+	return g
+}
+
+// Arm arms a fault rule for the spec; it is cleared at cleanup.
+func (s *Spec) Arm(r faults.Rule) string {
+	id := s.Env.Reg.Faults().Arm(r)
+	DeferCleanup(func() { s.Env.Reg.Faults().Clear(id) })
+	return id
+}
+
+// WaitHeld waits (bounded by the RPC timeout) until g holds a request.
+func (s *Spec) WaitHeld(ctx context.Context, g *gates.Gate, what string) {
+	cctx, cancel := s.ctx(ctx)
+	defer cancel()
+	ExpectWithOffset(1, g.Wait(cctx)).To(Succeed(), "the target never requested %s", what)
+}

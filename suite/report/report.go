@@ -1,0 +1,223 @@
+// Package report turns a ginkgo report into the suite's outcomes (passed, failed, unsupported,
+// informational, expected-failure, skipped) and writes the run's files: JUnit and JSON (ginkgo's
+// own formats) and a Markdown summary with a table per area and, for each failed spec, the
+// registry transcript (secrets appear only as fingerprints).
+package report
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/onsi/ginkgo/v2/reporters"
+	"github.com/onsi/ginkgo/v2/types"
+
+	"github.com/criimage/criimage/suite/expectations"
+)
+
+// Report entry names and messages shared with the specs.
+const (
+	EntryTranscript       = "registry transcript"
+	EntryExpectedFailure  = "expected failure"
+	ExpectedFailurePrefix = "expected failure: "
+	UnsupportedPrefix     = "unsupported: "
+)
+
+// Outcomes.
+const (
+	Passed          = "passed"
+	Failed          = "failed"
+	Unsupported     = "unsupported"
+	Informational   = "informational"
+	ExpectedFailure = "expected-failure"
+	Skipped         = "skipped"
+)
+
+var idRE = regexp.MustCompile(`^\[([A-Z]+-[0-9]{3})\]`)
+
+// ID returns the spec ID from a spec's text ("[AUTH-003] …"), or "".
+func ID(sr types.SpecReport) string {
+	m := idRE.FindStringSubmatch(sr.LeafNodeText)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+// Outcome classifies one spec.
+func Outcome(sr types.SpecReport) string {
+	switch {
+	case sr.State == types.SpecStatePassed:
+		if slices.Contains(sr.Labels(), "informational") {
+			return Informational
+		}
+		return Passed
+	case sr.State == types.SpecStateSkipped:
+		msg := sr.Failure.Message
+		switch {
+		case strings.HasPrefix(msg, UnsupportedPrefix):
+			return Unsupported
+		case strings.HasPrefix(msg, ExpectedFailurePrefix):
+			return ExpectedFailure
+		}
+		return Skipped
+	case sr.State == types.SpecStatePending:
+		return Skipped
+	case sr.State.Is(types.SpecStateFailureStates):
+		return Failed
+	}
+	return Skipped
+}
+
+// Row is one spec in the summary.
+type Row struct {
+	ID, Text, Area, Level, Outcome, Note string
+	Failure, Transcript                  string
+}
+
+// Rows extracts the suite's specs (nodes without an ID, like BeforeSuite, are left out unless
+// they failed).
+func Rows(r types.Report) []Row {
+	var rows []Row
+	for _, sr := range r.SpecReports {
+		id := ID(sr)
+		if id == "" {
+			if sr.State.Is(types.SpecStateFailureStates) {
+				rows = append(rows, Row{ID: "SUITE", Text: sr.LeafNodeType.String(), Area: "suite", Outcome: Failed,
+					Note: firstLine(sr.Failure.Message), Failure: sr.Failure.Message})
+			}
+			continue
+		}
+		row := Row{ID: id, Text: strings.TrimSpace(strings.TrimPrefix(sr.LeafNodeText, "["+id+"]")), Outcome: Outcome(sr)}
+		for _, l := range sr.Labels() {
+			switch {
+			case strings.HasPrefix(l, "area:"):
+				row.Area = strings.TrimPrefix(l, "area:")
+			case l == "conformance" || l == "recommended" || l == "informational":
+				row.Level = l
+			}
+		}
+		switch row.Outcome {
+		case Failed:
+			row.Note = firstLine(sr.Failure.Message)
+			row.Failure = fmt.Sprintf("%s\n%s", sr.Failure.Message, sr.Failure.Location)
+		case Unsupported, Skipped:
+			row.Note = strings.TrimPrefix(sr.Failure.Message, UnsupportedPrefix)
+		case ExpectedFailure:
+			row.Note = strings.TrimPrefix(sr.Failure.Message, ExpectedFailurePrefix)
+		}
+		for _, e := range sr.ReportEntries {
+			switch e.Name {
+			case EntryTranscript:
+				row.Transcript = e.StringRepresentation()
+			case "observed":
+				if row.Note == "" {
+					row.Note = firstLine(e.StringRepresentation())
+				}
+			}
+		}
+		rows = append(rows, row)
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].ID < rows[j].ID })
+	return rows
+}
+
+// Outcomes maps spec ID → outcome (for expectations.Judge).
+func Outcomes(rows []Row) map[string]string {
+	m := map[string]string{}
+	for _, r := range rows {
+		if r.ID != "SUITE" {
+			m[r.ID] = r.Outcome
+		}
+	}
+	return m
+}
+
+// Write writes junit.xml, report.json and summary.md into dir and returns their paths.
+func Write(dir string, r types.Report, exp *expectations.File) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	junit := filepath.Join(dir, "junit.xml")
+	if err := reporters.GenerateJUnitReportWithConfig(r, junit, reporters.JunitReportConfig{OmitLeafNodeType: true}); err != nil {
+		return nil, err
+	}
+	jsonPath := filepath.Join(dir, "report.json")
+	if err := reporters.GenerateJSONReport(r, jsonPath); err != nil {
+		return nil, err
+	}
+	md := filepath.Join(dir, "summary.md")
+	if err := os.WriteFile(md, []byte(Markdown(r, exp)), 0o644); err != nil {
+		return nil, err
+	}
+	return []string{junit, jsonPath, md}, nil
+}
+
+// Markdown renders the summary.
+func Markdown(r types.Report, exp *expectations.File) string {
+	rows := Rows(r)
+	var b strings.Builder
+	fmt.Fprintf(&b, "# criimage conformance: %s\n\n", r.SuiteDescription)
+	fmt.Fprintf(&b, "Run %s, %s.\n\n", r.StartTime.UTC().Format("2006-01-02 15:04:05 UTC"), r.RunTime.Round(1e6))
+	counts := map[string]int{}
+	for _, row := range rows {
+		counts[row.Outcome]++
+	}
+	b.WriteString("| outcome | specs |\n|---|---|\n")
+	for _, o := range []string{Passed, Failed, Unsupported, Informational, ExpectedFailure, Skipped} {
+		fmt.Fprintf(&b, "| %s | %d |\n", o, counts[o])
+	}
+	if exp != nil {
+		v := exp.Judge(Outcomes(rows))
+		if !v.OK() {
+			b.WriteString("\n**Expectations not met:**\n\n```\n" + v.String() + "```\n")
+		}
+	}
+	areas := map[string][]Row{}
+	var names []string
+	for _, row := range rows {
+		if _, ok := areas[row.Area]; !ok {
+			names = append(names, row.Area)
+		}
+		areas[row.Area] = append(areas[row.Area], row)
+	}
+	sort.Strings(names)
+	for _, a := range names {
+		fmt.Fprintf(&b, "\n## %s\n\n| ID | spec | level | outcome | note |\n|---|---|---|---|---|\n", a)
+		for _, row := range areas[a] {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", row.ID, cell(row.Text), row.Level, row.Outcome, cell(row.Note))
+		}
+	}
+	var failed []Row
+	for _, row := range rows {
+		if row.Outcome == Failed {
+			failed = append(failed, row)
+		}
+	}
+	if len(failed) > 0 {
+		b.WriteString("\n## Failures\n")
+		for _, row := range failed {
+			fmt.Fprintf(&b, "\n### %s %s\n\n```\n%s\n```\n", row.ID, row.Text, strings.TrimSpace(row.Failure))
+			if row.Transcript != "" {
+				fmt.Fprintf(&b, "\nRegistry transcript (secrets as fingerprints):\n\n```\n%s\n```\n", strings.TrimSpace(row.Transcript))
+			}
+		}
+	}
+	return b.String()
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	if len(s) > 160 {
+		s = s[:160] + "…"
+	}
+	return s
+}
+
+func cell(s string) string {
+	return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s)
+}

@@ -1,0 +1,240 @@
+package specs
+
+import (
+	"context"
+	"encoding/base64"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
+	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/criimage/criimage/registry/faults"
+	"github.com/criimage/criimage/suite/config"
+	"github.com/criimage/criimage/suite/harness"
+)
+
+// userPass is the fixture user's AuthConfig in username/password form.
+func userPass() *runtime.AuthConfig {
+	return &runtime.AuthConfig{Username: harness.FixtureUser, Password: harness.FixturePassword}
+}
+
+// authFailed asserts a pull failed for want of authorization: a clear error, nothing created.
+func authFailed(ctx context.Context, s *harness.Spec, ref string, err error, what string) {
+	st := harness.ExpectPullError(err, what)
+	msg := strings.ToLower(st.Message())
+	ExpectWithOffset(1, msg).To(Or(ContainSubstring("unauthorized"), ContainSubstring("authoriz"), ContainSubstring("denied"),
+		ContainSubstring("401"), ContainSubstring("403"), ContainSubstring("authenticat"), ContainSubstring("credential")),
+		"%s: the error should say that authorization failed, got: %s", what, st.Message())
+	s.ExpectAbsent(ctx, ref)
+}
+
+// authSpecs: every AuthConfig field, precedence, scoping and the token flows.
+func (su *suite) authSpecs() {
+	Describe("Authentication", func() {
+		su.spec("AUTH-001", "a pull from a Basic-auth repository without credentials fails clearly and creates nothing",
+			Meta{Refs: []string{"IS-07", "IS-34"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(1, 256)
+				ref := s.Ref(s.Push(img, "basic", "v1"), "v1")
+				_, err := s.Pull(ctx, ref, nil)
+				authFailed(ctx, s, ref, err, "anonymous pull of a Basic-auth repository")
+			})
+
+		su.spec("AUTH-002", "username and password authenticate a Basic-auth pull",
+			Meta{Refs: []string{"IS-07", "IS-33", "IS-34"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(1, 256)
+				ref := s.Ref(s.Push(img, "basic", "v1"), "v1")
+				id, err := s.Pull(ctx, ref, userPass())
+				Expect(err).NotTo(HaveOccurred())
+				Expect(s.Status(ctx, ref).GetId()).To(Equal(id))
+				Expect(s.Env.Reg.Journal().SawSecret("plain", harness.FixturePassword)).To(BeTrue(),
+					"the registry never saw the password: did the pull authenticate?")
+			})
+
+		su.spec("AUTH-003", "the auth field (base64 user:password) authenticates a Basic-auth pull",
+			Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(1, 256)
+				ref := s.Ref(s.Push(img, "basic", "v1"), "v1")
+				_, err := s.Pull(ctx, ref, &runtime.AuthConfig{Auth: harness.FixtureAuth()})
+				Expect(err).NotTo(HaveOccurred())
+				Expect(s.Status(ctx, ref)).NotTo(BeNil())
+			})
+
+		su.spec("AUTH-004", "username and password authenticate a bearer-token pull (token service POST or GET)",
+			Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(2, 256)
+				ref := s.Ref(s.Push(img, "token", "v1"), "v1")
+				_, err := s.Pull(ctx, ref, userPass())
+				Expect(err).NotTo(HaveOccurred())
+				Expect(s.Status(ctx, ref)).NotTo(BeNil())
+				Expect(hasKind(s, "token")).To(BeTrue(), "no token request in the journal")
+			})
+
+		su.spec("AUTH-005", "a GET-only token service (POST answers 404) still authenticates the pull",
+			Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(1, 256)
+				ref := s.Ref(s.Push(img, "token-get", "v1"), "v1")
+				_, err := s.Pull(ctx, ref, userPass())
+				Expect(err).NotTo(HaveOccurred())
+				Expect(s.Status(ctx, ref)).NotTo(BeNil())
+			})
+
+		su.spec("AUTH-006", "identity_token is used to obtain an access token",
+			Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(1, 256)
+				ref := s.Ref(s.Push(img, "token", "v1"), "v1")
+				tok := s.Env.Reg.Auth().IssueRefreshToken()
+				s.Env.Secrets.Add("identity token", tok)
+				_, err := s.Pull(ctx, ref, &runtime.AuthConfig{IdentityToken: tok})
+				Expect(err).NotTo(HaveOccurred())
+				Expect(s.Status(ctx, ref)).NotTo(BeNil())
+				Expect(s.Env.Reg.Journal().SawSecret("plain", tok)).To(BeTrue(), "the token service never saw the identity token")
+			})
+
+		su.spec("AUTH-007", "registry_token is sent to the registry as a bearer token",
+			Meta{Needs: []string{config.FeatureRegistryToken}, Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(1, 256)
+				repo := s.Push(img, "regtoken", "v1")
+				ref := s.Ref(repo, "v1")
+				tok := s.Env.Reg.Auth().IssueRegistryToken("repository:" + repo + ":pull")
+				s.Env.Secrets.Add("registry token", tok)
+				_, err := s.Pull(ctx, ref, &runtime.AuthConfig{RegistryToken: tok})
+				Expect(err).NotTo(HaveOccurred())
+				Expect(s.Status(ctx, ref)).NotTo(BeNil())
+			})
+
+		su.spec("AUTH-008", "a wrong password fails clearly, promptly and creates nothing",
+			Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+				for _, ns := range []string{"basic", "token"} {
+					img := s.Unique(1, 256)
+					ref := s.Ref(s.Push(img, ns, "v1"), "v1")
+					bad := &runtime.AuthConfig{Username: harness.FixtureUser, Password: "criimage-wrong-password"}
+					s.Env.Secrets.Add("wrong password", bad.Password)
+					_, err := s.Pull(ctx, ref, bad)
+					authFailed(ctx, s, ref, err, ns+" with a wrong password")
+				}
+			})
+
+		su.spec("AUTH-009", "malformed auth fields fail the pull without echoing the secret",
+			Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(1, 256)
+				ref := s.Ref(s.Push(img, "basic", "v1"), "v1")
+				noColon := base64.StdEncoding.EncodeToString([]byte(harness.FixtureUser + "@" + harness.FixturePassword))
+				s.Env.Secrets.Add("malformed auth", noColon)
+				for _, a := range []string{"%%%not-base64%%%" + harness.FixturePassword, noColon} {
+					_, err := s.Pull(ctx, ref, &runtime.AuthConfig{Auth: a})
+					harness.ExpectPullError(err, "malformed auth")
+				}
+				s.ExpectAbsent(ctx, ref)
+			})
+
+		su.spec("AUTH-010", "credentials scoped by server_address to this registry are used",
+			Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(1, 256)
+				ref := s.Ref(s.Push(img, "basic", "v1"), "v1")
+				a := userPass()
+				a.ServerAddress = "http://" + s.Env.Reg.PlainHost()
+				_, err := s.Pull(ctx, ref, a)
+				Expect(err).NotTo(HaveOccurred())
+				Expect(s.Status(ctx, ref)).NotTo(BeNil())
+			})
+
+		su.spec("AUTH-011", "credentials for another server_address are not sent to this registry",
+			Meta{Level: Recommended, Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(1, 256)
+				ref := s.Ref(s.Push(img, "basic", "v1"), "v1")
+				a := userPass()
+				a.ServerAddress = "https://registry.example.invalid"
+				_, err := s.Pull(ctx, ref, a)
+				Expect(s.Env.Reg.Journal().SawSecret("plain", harness.FixturePassword)).To(BeFalse(),
+					"credentials meant for %s reached the fixture registry", a.ServerAddress)
+				authFailed(ctx, s, ref, err, "credentials scoped to another server")
+			})
+
+		su.spec("AUTH-012", "the fixture user may pull only what the token service grants",
+			Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+				ok := s.Unique(1, 256)
+				allowed := s.Ref(s.Push(ok, "scoped/allowed", "v1"), "v1")
+				_, err := s.Pull(ctx, allowed, userPass())
+				Expect(err).NotTo(HaveOccurred(), "scoped/allowed/… is granted to the fixture user")
+				no := s.Unique(1, 256)
+				denied := s.Ref(s.Push(no, "scoped/denied", "v1"), "v1")
+				_, err = s.Pull(ctx, denied, userPass())
+				authFailed(ctx, s, denied, err, "a repository the token service does not grant")
+			})
+
+		su.spec("AUTH-013", "a revoked token (error=invalid_token) mid-pull is renewed and the pull completes",
+			Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(3, 1024)
+				repo := s.Push(img, "token", "v1")
+				ref := s.Ref(repo, "v1")
+				g := s.GateBlob(repo, img.Layers[0])
+				res := s.PullAsync(ctx, ref, userPass())
+				s.WaitHeld(ctx, g, "the first layer")
+				s.Env.Reg.Auth().RevokeAll()
+				g.Release()
+				r := <-res
+				Expect(r.Err).NotTo(HaveOccurred(), "the pull must fetch a new token after invalid_token")
+				Expect(s.Status(ctx, ref).GetId()).To(Equal(r.ImageRef))
+			})
+
+		su.spec("AUTH-014", "expired short-lived tokens are renewed during a pull",
+			Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(3, 1024)
+				repo := s.Push(img, "token-short", "v1")
+				ref := s.Ref(repo, "v1")
+				g := s.GateBlob(repo, img.Layers[1])
+				res := s.PullAsync(ctx, ref, userPass())
+				s.WaitHeld(ctx, g, "the second layer")
+				s.Env.Reg.Auth().ExpireAll() // as if expires_in had passed
+				g.Release()
+				r := <-res
+				Expect(r.Err).NotTo(HaveOccurred(), "the pull must fetch a new token once the old one expired")
+				Expect(s.Status(ctx, ref)).NotTo(BeNil())
+			})
+
+		su.spec("AUTH-015", "records which credential wins when username/password and auth disagree",
+			Meta{Level: Informational, Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(1, 256)
+				ref := s.Ref(s.Push(img, "basic", "v1"), "v1")
+				wrongAuth := base64.StdEncoding.EncodeToString([]byte(harness.FixtureUser + ":criimage-wrong-password"))
+				_, err := s.Pull(ctx, ref, &runtime.AuthConfig{Username: harness.FixtureUser, Password: harness.FixturePassword, Auth: wrongAuth})
+				AddReportEntry("observed", "username/password right, auth wrong → "+errString(err))
+				img2 := s.Unique(1, 256)
+				ref2 := s.Ref(s.Push(img2, "basic", "v1"), "v1")
+				_, err = s.Pull(ctx, ref2, &runtime.AuthConfig{Username: harness.FixtureUser, Password: "criimage-wrong-password", Auth: harness.FixtureAuth()})
+				AddReportEntry("observed", "username/password wrong, auth right → "+errString(err))
+			})
+
+		su.spec("AUTH-016", "anonymous pulls of a public repository ignore credentials for other hosts",
+			Meta{Refs: []string{"IS-34"}}, func(ctx context.Context, s *harness.Spec) {
+				_, ref := s.PushUnique("v1")
+				a := userPass()
+				a.ServerAddress = "https://registry.example.invalid"
+				_, err := s.Pull(ctx, ref, a)
+				Expect(err).NotTo(HaveOccurred())
+				Expect(s.Status(ctx, ref)).NotTo(BeNil())
+			})
+
+		su.spec("AUTH-017", "a 401 on a blob after the manifest was authorized fails the pull and creates nothing",
+			Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(2, 256)
+				repo := s.Push(img, "basic", "v1")
+				ref := s.Ref(repo, "v1")
+				s.Arm(faults.Rule{Match: faults.Match{Repo: repo, Kind: "blob", Digest: img.Layers[1]}, Action: faults.Action{Kind: "status", Status: 401}})
+				_, err := s.Pull(ctx, ref, userPass())
+				harness.ExpectPullError(err, "blob answered 401")
+				s.ExpectAbsent(ctx, ref)
+			})
+	})
+}
+
+// hasKind reports whether the spec's journal has a request of kind.
+func hasKind(s *harness.Spec, kind string) bool {
+	for _, e := range s.Journal() {
+		if e.Kind == kind {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,48 @@
+package specs
+
+import (
+	"context"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
+	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
+
+	"github.com/criimage/criimage/suite/harness"
+)
+
+// fsSpecs: ImageFsInfo.
+func (su *suite) fsSpecs() {
+	Describe("ImageFsInfo", func() {
+		su.spec("FS-001", "ImageFsInfo reports a timestamp > 0 and a mountpoint for each image filesystem",
+			Meta{Refs: []string{"IS-12", "IS-37", "IS-38", "IS-41"}}, func(ctx context.Context, s *harness.Spec) {
+				before := time.Now().Add(-time.Minute).UnixNano()
+				resp := s.FsInfo(ctx)
+				Expect(resp.GetImageFilesystems()).NotTo(BeEmpty())
+				for i, fs := range resp.GetImageFilesystems() {
+					Expect(fs.GetTimestamp()).To(BeNumerically(">", 0), "image_filesystems[%d].timestamp (IS-38)", i)
+					Expect(fs.GetTimestamp()).To(BeNumerically(">", before), "image_filesystems[%d].timestamp is not recent", i)
+					Expect(fs.GetFsId().GetMountpoint()).NotTo(BeEmpty(), "image_filesystems[%d].fs_id.mountpoint (IS-37)", i)
+					Expect(fs.GetUsedBytes()).NotTo(BeNil(), "image_filesystems[%d].used_bytes (IS-39)", i)
+				}
+				for i, fs := range resp.GetContainerFilesystems() {
+					Expect(fs.GetTimestamp()).To(BeNumerically(">", 0), "container_filesystems[%d].timestamp", i)
+				}
+			})
+
+		su.spec("FS-002", "ImageFsInfo usage rises after a pull and returns to the baseline after RemoveImage",
+			Meta{Serial: true, Refs: []string{"IS-10", "IS-11", "IS-12", "IS-39"}},
+			func(ctx context.Context, s *harness.Spec) {
+				used := func() uint64 { return s.FsInfo(ctx).GetImageFilesystems()[0].GetUsedBytes().GetValue() }
+				base := used()
+				img := s.Unique(3, 64<<10)
+				repo := s.Push(img, "anon", "v1")
+				ref := s.Ref(repo, "v1")
+				id := s.MustPull(ctx, ref)
+				Eventually(used).WithTimeout(s.Env.Wait()).WithPolling(50*time.Millisecond).
+					Should(BeNumerically(">", base), "used_bytes after pulling %d bytes of layers", img.Size)
+				Expect(s.Remove(ctx, id)).To(Succeed())
+				Eventually(used).WithTimeout(s.Env.Wait()).WithPolling(50*time.Millisecond).
+					Should(BeNumerically("<=", base), "used_bytes after RemoveImage (IS-10, cleanup may be asynchronous: IS-11)")
+			})
+	})
+}

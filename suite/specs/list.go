@@ -1,0 +1,166 @@
+package specs
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
+	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/criimage/criimage/suite/config"
+	"github.com/criimage/criimage/suite/harness"
+)
+
+// listSpecs: ListImages and StreamImages.
+func (su *suite) listSpecs() {
+	Describe("ListImages and StreamImages", func() {
+		su.spec("LIST-001", "ListImages shows every pulled image with exactly its tag (three images)",
+			Meta{Refs: []string{"IS-01", "IS-26"}}, func(ctx context.Context, s *harness.Spec) {
+				var refs, ids []string
+				for _, tag := range []string{"a", "b", "c"} {
+					_, ref := s.PushUnique(tag)
+					refs = append(refs, ref)
+					ids = append(ids, s.MustPull(ctx, ref))
+				}
+				list := s.List(ctx)
+				for i, ref := range refs {
+					img := harness.Find(list, ref)
+					Expect(img).NotTo(BeNil(), "ListImages does not show %s", ref)
+					Expect(img.GetId()).To(Equal(ids[i]))
+					Expect(img.GetRepoTags()).To(ConsistOf(ref))
+				}
+			})
+
+		su.spec("LIST-002", "three tags of one image are one listed image carrying all three tags",
+			Meta{Refs: []string{"IS-01", "IS-26"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(1, 256)
+				repo := s.Push(img, "anon", "1")
+				for _, t := range []string{"2", "3"} {
+					Expect(img.Push(s.Env.Reg, repo, t)).To(Succeed())
+				}
+				var id string
+				for _, t := range []string{"1", "2", "3"} {
+					id = s.MustPull(ctx, s.Ref(repo, t))
+				}
+				var found []*runtime.Image
+				for _, li := range s.List(ctx) {
+					if li.GetId() == id {
+						found = append(found, li)
+					}
+				}
+				Expect(found).To(HaveLen(1), "image %s listed %d times", id, len(found))
+				Expect(found[0].GetRepoTags()).To(ConsistOf(s.Ref(repo, "1"), s.Ref(repo, "2"), s.Ref(repo, "3")))
+			})
+
+		su.spec("LIST-003", "StreamImages sends non-empty batches, no duplicates, ends with EOF, and matches ListImages",
+			Meta{Needs: []string{config.FeatureStreamImages}, Refs: []string{"IS-02", "IS-03", "IS-04"}},
+			func(ctx context.Context, s *harness.Spec) {
+				var refs []string
+				for _, tag := range []string{"a", "b"} {
+					_, ref := s.PushUnique(tag)
+					s.MustPull(ctx, ref)
+					refs = append(refs, ref)
+				}
+				batches, err := stream(ctx, s, nil)
+				Expect(err).NotTo(HaveOccurred())
+				streamed := checkBatches(batches)
+				for _, ref := range refs {
+					Expect(harness.Find(streamed, ref)).NotTo(BeNil(), "StreamImages does not include %s", ref)
+				}
+				// Other specs may pull and remove concurrently: compare on this spec's images
+				// and on the ids of images present in both.
+				listed := s.List(ctx)
+				for _, ref := range refs {
+					Expect(harness.Find(listed, ref).GetId()).To(Equal(harness.Find(streamed, ref).GetId()))
+				}
+			})
+
+		su.spec("LIST-004", "StreamImages splits more images than one batch into several non-empty batches",
+			Meta{Needs: []string{config.FeatureStreamImages, config.FeatureStreamBatch}, Refs: []string{"IS-02", "IS-03", "IS-04"}},
+			func(ctx context.Context, s *harness.Spec) {
+				n := s.Env.Cfg.Features.Int(config.FeatureStreamBatch)
+				Expect(n).To(BeNumerically(">", 0), "stream-batch=N needs a positive N")
+				if n > 64 {
+					Skip("unsupported: stream-batch=" + itoa(n) + " is too large to fill in a spec (max 64)")
+				}
+				img := s.Unique(1, 128)
+				repo := s.Push(img, "anon", "t0")
+				var ids []string
+				for i := 0; i <= n; i++ { // n+1 distinct images
+					one := s.Unique(1, 64)
+					tag := "t" + itoa(i)
+					Expect(one.Push(s.Env.Reg, repo, tag)).To(Succeed())
+					ids = append(ids, s.MustPull(ctx, s.Ref(repo, tag)))
+				}
+				batches, err := stream(ctx, s, nil)
+				Expect(err).NotTo(HaveOccurred())
+				Expect(len(batches)).To(BeNumerically(">=", 2), "%d+ images in one batch of a stream with batch size %d", n+1, n)
+				streamed := checkBatches(batches)
+				for _, id := range ids {
+					Expect(harness.Find(streamed, id)).NotTo(BeNil())
+				}
+			})
+
+		su.spec("LIST-005", "StreamImages answers Unimplemented when the target does not declare it",
+			Meta{Level: Recommended, Refs: []string{"CV-06"}}, func(ctx context.Context, s *harness.Spec) {
+				if s.Env.Cfg.Features.Has(config.FeatureStreamImages) {
+					Skip("unsupported: the target declares stream-images (LIST-003 covers it)")
+				}
+				_, err := stream(ctx, s, nil)
+				Expect(status.Code(err)).To(Equal(codes.Unimplemented),
+					"kubelet falls back to ListImages only on Unimplemented; got %v (declare stream-images if it is implemented)", err)
+			})
+
+		su.spec("LIST-006", "records whether ListImages honours filter.image",
+			Meta{Level: Informational, Refs: []string{"IS-24"}}, func(ctx context.Context, s *harness.Spec) {
+				_, a := s.PushUnique("a")
+				_, b := s.PushUnique("b")
+				s.MustPull(ctx, a)
+				s.MustPull(ctx, b)
+				resp, err := s.Env.Images.ListImages(ctx, &runtime.ListImagesRequest{Filter: &runtime.ImageFilter{Image: &runtime.ImageSpec{Image: a}}})
+				Expect(err).NotTo(HaveOccurred())
+				honoured := harness.Find(resp.GetImages(), a) != nil && harness.Find(resp.GetImages(), b) == nil
+				AddReportEntry("observed", "filter honoured: "+yesNo(honoured)+", images returned: "+itoa(len(resp.GetImages())))
+			})
+	})
+}
+
+// stream collects every StreamImages batch.
+func stream(ctx context.Context, s *harness.Spec, filter *runtime.ImageFilter) ([][]*runtime.Image, error) {
+	cctx, cancel := context.WithTimeout(ctx, s.Env.Cfg.RPCTimeout)
+	defer cancel()
+	st, err := s.Env.Images.StreamImages(cctx, &runtime.StreamImagesRequest{Filter: filter})
+	if err != nil {
+		return nil, err
+	}
+	var out [][]*runtime.Image
+	for {
+		msg, err := st.Recv()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, msg.GetImages())
+	}
+}
+
+// checkBatches asserts IS-02/IS-03 and returns the flattened images.
+func checkBatches(batches [][]*runtime.Image) []*runtime.Image {
+	seen := map[string]bool{}
+	var all []*runtime.Image
+	for i, b := range batches {
+		ExpectWithOffset(1, b).NotTo(BeEmpty(), "StreamImages message %d is empty (IS-02: at least one item)", i)
+		for _, img := range b {
+			ExpectWithOffset(1, seen[img.GetId()]).To(BeFalse(), "image %s sent twice in one stream (IS-03)", img.GetId())
+			seen[img.GetId()] = true
+			all = append(all, img)
+		}
+	}
+	return all
+}

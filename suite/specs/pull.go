@@ -1,0 +1,101 @@
+package specs
+
+import (
+	"context"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
+	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
+
+	"github.com/criimage/criimage/suite/harness"
+)
+
+// lifecycle: the vertical slice every target must get right — pull, status, list, remove.
+func (su *suite) lifecycle() {
+	Describe("Pull, status, list, remove", func() {
+		su.spec("PULL-001", "PullImage by tag returns an image_ref equal to ImageStatus.id and ListImages' id",
+			Meta{Refs: []string{"IS-07", "IS-25", "IS-35", "CV-04"}}, func(ctx context.Context, s *harness.Spec) {
+				img, ref := s.PushUnique("v1")
+				id := s.MustPull(ctx, ref)
+				st := s.Status(ctx, ref)
+				Expect(st).NotTo(BeNil(), "ImageStatus(%s) right after PullImage returned", ref)
+				Expect(st.GetId()).To(Equal(id), "Image.id must match PullImageResponse.image_ref (IS-25)")
+				listed := harness.Find(s.List(ctx), ref)
+				Expect(listed).NotTo(BeNil(), "ListImages right after PullImage does not show %s", ref)
+				Expect(listed.GetId()).To(Equal(id))
+				Expect(id).To(ContainSubstring(strings.TrimPrefix(img.Config.String(), "sha256:")),
+					"image_ref should identify the image config %s", img.Config)
+			})
+
+		su.spec("PULL-002", "a pulled image reports its tag and its repository digest",
+			Meta{Refs: []string{"IS-26"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(2, 512)
+				repo := s.Push(img, "anon", "v1")
+				ref := s.Ref(repo, "v1")
+				s.MustPull(ctx, ref)
+				st := s.Status(ctx, ref)
+				Expect(st).NotTo(BeNil())
+				Expect(st.GetRepoTags()).To(ContainElement(ref))
+				Expect(st.GetRepoDigests()).To(ContainElement(s.DigestRef(repo, img)))
+				Expect(harness.Find(s.List(ctx), ref).GetRepoDigests()).To(ContainElement(s.DigestRef(repo, img)))
+			})
+
+		su.spec("PULL-003", "a pulled image has a size greater than zero in ImageStatus and ListImages",
+			Meta{Refs: []string{"IS-27", "CV-03"}}, func(ctx context.Context, s *harness.Spec) {
+				_, ref := s.PushUnique("v1")
+				s.MustPull(ctx, ref)
+				Expect(s.Status(ctx, ref).GetSize()).To(BeNumerically(">", 0))
+				Expect(harness.Find(s.List(ctx), ref).GetSize()).To(BeNumerically(">", 0))
+			})
+
+		su.spec("PULL-004", "PullImage by digest reports the digest and no tag",
+			Meta{Refs: []string{"IS-26", "IS-35"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(1, 512)
+				repo := s.Push(img, "anon", "v1")
+				ref := s.DigestRef(repo, img)
+				id := s.MustPull(ctx, ref)
+				st := s.Status(ctx, ref)
+				Expect(st).NotTo(BeNil())
+				Expect(st.GetId()).To(Equal(id))
+				Expect(st.GetRepoDigests()).To(ContainElement(ref))
+				Expect(st.GetRepoTags()).NotTo(ContainElement(s.Ref(repo, "v1")), "a pull by digest must not invent a tag")
+			})
+
+		su.spec("PULL-005", "pulling the same tag twice is idempotent: same image_ref, one listed image",
+			Meta{Refs: []string{"IS-35"}}, func(ctx context.Context, s *harness.Spec) {
+				_, ref := s.PushUnique("v1")
+				id1 := s.MustPull(ctx, ref)
+				id2 := s.MustPull(ctx, ref)
+				Expect(id2).To(Equal(id1))
+				n := 0
+				for _, img := range s.List(ctx) {
+					if img.GetId() == id1 {
+						n++
+					}
+				}
+				Expect(n).To(Equal(1), "ListImages lists image %s %d times", id1, n)
+			})
+
+		su.spec("PULL-006", "RemoveImage by tag removes the image: ImageStatus is nil and ListImages omits it",
+			Meta{Refs: []string{"IS-09", "IS-10", "IS-06"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(1, 512)
+				repo := s.Push(img, "anon", "v1")
+				ref := s.Ref(repo, "v1")
+				id := s.MustPull(ctx, ref)
+				Expect(s.Remove(ctx, ref)).To(Succeed())
+				s.ExpectAbsent(ctx, ref, s.DigestRef(repo, img), id)
+			})
+
+		su.spec("PULL-007", "the same content under two repositories is one image with both tags and the same image_ref",
+			Meta{Refs: []string{"IS-26", "IS-35"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(1, 512)
+				a, b := s.Push(img, "anon", "v1"), s.Push(img, "anon", "v2")
+				idA := s.MustPull(ctx, s.Ref(a, "v1"))
+				idB := s.MustPull(ctx, s.Ref(b, "v2"))
+				Expect(idB).To(Equal(idA))
+				st := s.Status(ctx, idA)
+				Expect(st).NotTo(BeNil(), "ImageStatus by the image_ref %s", idA)
+				Expect(st.GetRepoTags()).To(ContainElements(s.Ref(a, "v1"), s.Ref(b, "v2")))
+			})
+	})
+}

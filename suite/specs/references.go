@@ -1,0 +1,177 @@
+package specs
+
+import (
+	"context"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
+	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
+	"google.golang.org/grpc/status"
+
+	"github.com/criimage/criimage/suite/config"
+	"github.com/criimage/criimage/suite/harness"
+)
+
+// references: how references are normalized and how every form looks an image up.
+func (su *suite) references() {
+	Describe("References and lookup", func() {
+		su.spec("REF-001", "an untagged reference pulls :latest and reports it as a tag",
+			Meta{Refs: []string{"IS-26", "CV-08"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(1, 256)
+				repo := s.Push(img, "anon", "latest")
+				bare := s.Env.Reg.PlainHost() + "/" + repo
+				id := s.MustPull(ctx, bare)
+				st := s.Status(ctx, bare)
+				Expect(st).NotTo(BeNil(), "ImageStatus of the untagged reference %s", bare)
+				Expect(st.GetId()).To(Equal(id))
+				Expect(st.GetRepoTags()).To(ContainElement(bare + ":latest"))
+			})
+
+		su.spec("REF-002", "ImageStatus finds the image by image_ref, tag and repository digest, with equal answers",
+			Meta{Refs: []string{"IS-25", "IS-26", "IS-13"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(1, 256)
+				repo := s.Push(img, "anon", "v1")
+				ref := s.Ref(repo, "v1")
+				id := s.MustPull(ctx, ref)
+				byTag := s.Status(ctx, ref)
+				Expect(byTag).NotTo(BeNil())
+				for _, form := range []string{id, s.DigestRef(repo, img)} {
+					got := s.Status(ctx, form)
+					Expect(got).NotTo(BeNil(), "ImageStatus(%q)", form)
+					Expect(got.GetId()).To(Equal(byTag.GetId()), "ImageStatus(%q).id", form)
+					Expect(got.GetRepoTags()).To(ConsistOf(byTag.GetRepoTags()), "ImageStatus(%q).repo_tags", form)
+					Expect(got.GetRepoDigests()).To(ConsistOf(byTag.GetRepoDigests()), "ImageStatus(%q).repo_digests", form)
+				}
+			})
+
+		su.spec("REF-003", "ImageStatus accepts the image ID with and without the sha256: prefix",
+			Meta{Level: Recommended, Refs: []string{"IS-25"}}, func(ctx context.Context, s *harness.Spec) {
+				_, ref := s.PushUnique("v1")
+				id := s.MustPull(ctx, ref)
+				other := "sha256:" + id
+				if strings.HasPrefix(id, "sha256:") {
+					other = strings.TrimPrefix(id, "sha256:")
+				}
+				got := s.Status(ctx, other)
+				Expect(got).NotTo(BeNil(), "ImageStatus(%q), the other spelling of image_ref %q", other, id)
+				Expect(got.GetId()).To(Equal(id))
+			})
+
+		su.spec("REF-004", "ImageStatus of an absent image returns a nil image and no error, for every reference form",
+			Meta{Refs: []string{"IS-06"}}, func(ctx context.Context, s *harness.Spec) {
+				img, ref := s.PushUnique("v1") // pushed, never pulled
+				repo := s.Repo("anon")
+				for _, form := range []string{
+					ref,
+					s.Ref(repo, "nosuchtag"),
+					s.Env.Reg.PlainHost() + "/" + repo + "@" + img.Digest.String(),
+					img.ID,
+					"sha256:" + strings.Repeat("0", 64),
+					strings.Repeat("0", 64),
+				} {
+					resp, err := s.StatusFull(ctx, form, false)
+					Expect(err).NotTo(HaveOccurred(), "ImageStatus(%q) of an absent image must not fail", form)
+					Expect(resp.GetImage()).To(BeNil(), "ImageStatus(%q) of an absent image", form)
+				}
+			})
+
+		su.spec("REF-005", "malformed references are rejected by PullImage and create nothing",
+			Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+				repo := s.Repo("anon")
+				host := s.Env.Reg.PlainHost()
+				before := len(s.List(ctx))
+				for _, bad := range []string{
+					"",
+					host + "/" + strings.ToUpper(repo) + ":v1",         // uppercase repository
+					strings.Repeat("a", 64),                            // 64 hex characters
+					host + "/" + repo + ":",                            // empty tag
+					host + "/" + repo + "@sha256:abc",                  // short digest
+					host + "/" + repo + ":v1@sha256:" + "zz",           // bad digest
+					host + "/" + repo + ":" + strings.Repeat("t", 129), // tag too long
+				} {
+					_, err := s.Pull(ctx, bad, nil)
+					st := harness.ExpectPullError(err, "malformed reference "+bad)
+					AddReportEntry("observed", bad+" → "+st.Code().String()+": "+st.Message())
+				}
+				Expect(len(s.List(ctx))).To(BeNumerically("<=", before), "a rejected reference created an image")
+			})
+
+		su.spec("REF-006", "malformed references are rejected with InvalidArgument",
+			Meta{Level: Recommended, Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+				repo := s.Repo("anon")
+				for _, bad := range []string{s.Env.Reg.PlainHost() + "/" + strings.ToUpper(repo) + ":v1", s.Env.Reg.PlainHost() + "/" + repo + "@sha256:abc"} {
+					_, err := s.Pull(ctx, bad, nil)
+					Expect(status.Code(err).String()).To(Equal("InvalidArgument"), "PullImage(%q): %v", bad, err)
+				}
+			})
+
+		su.spec("REF-007", "tags are case-sensitive and kept as written",
+			Meta{Refs: []string{"IS-26"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(1, 256)
+				repo := s.Push(img, "anon", "MixedCase")
+				ref := s.Ref(repo, "MixedCase")
+				s.MustPull(ctx, ref)
+				Expect(s.Status(ctx, ref).GetRepoTags()).To(ContainElement(ref))
+				resp, err := s.StatusFull(ctx, s.Ref(repo, "mixedcase"), false)
+				Expect(err).NotTo(HaveOccurred())
+				Expect(resp.GetImage()).To(BeNil(), "tag lookup must be case-sensitive")
+			})
+
+		su.spec("REF-008", "a reference with both tag and digest pulls the digest",
+			Meta{Refs: []string{"IS-26"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(1, 256)
+				repo := s.Push(img, "anon", "v1")
+				other := s.Unique(1, 256)
+				Expect(other.Push(s.Env.Reg, repo, "v2")).To(Succeed())
+				// The tag names other content: the digest must win.
+				ref := s.Ref(repo, "v2") + "@" + img.Digest.String()
+				id := s.MustPull(ctx, ref)
+				Expect(id).To(Equal(s.Status(ctx, s.DigestRef(repo, img)).GetId()))
+				st := s.Status(ctx, s.DigestRef(repo, img))
+				Expect(st.GetRepoDigests()).To(ContainElement(s.DigestRef(repo, img)))
+				AddReportEntry("observed", "repo_tags after a tag@digest pull: "+strings.Join(st.GetRepoTags(), ", "))
+			})
+
+		su.spec("REF-009", "ImageStatus of an empty reference never returns an image",
+			Meta{Level: Recommended, Refs: []string{"IS-06"}}, func(ctx context.Context, s *harness.Spec) {
+				_, ref := s.PushUnique("v1")
+				s.MustPull(ctx, ref)
+				resp, err := s.StatusFull(ctx, "", false)
+				if err != nil {
+					AddReportEntry("observed", "ImageStatus(\"\") → "+err.Error())
+					return
+				}
+				Expect(resp.GetImage()).To(BeNil(), "ImageStatus(\"\") returned an image")
+			})
+
+		su.spec("REF-010", "short and docker.io forms normalize to docker.io/library/NAME:latest and all resolve",
+			Meta{Needs: []string{config.FeatureMirror}, Serial: true, Refs: []string{"CV-08"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(1, 256)
+				repo := s.Push(img, "library", "latest") // library/<name>
+				name := strings.TrimPrefix(repo, "library/")
+				id := s.MustPull(ctx, name)
+				full := "docker.io/library/" + name + ":latest"
+				st := s.Status(ctx, full)
+				Expect(st).NotTo(BeNil(), "ImageStatus(%s) after PullImage(%s)", full, name)
+				Expect(st.GetId()).To(Equal(id))
+				Expect(st.GetRepoTags()).To(ContainElement(full))
+				for _, form := range []string{name, name + ":latest", "library/" + name, "docker.io/" + name,
+					"docker.io/library/" + name, name + "@" + img.Digest.String(), "docker.io/library/" + name + "@" + img.Digest.String()} {
+					got := s.Status(ctx, form)
+					Expect(got).NotTo(BeNil(), "ImageStatus(%q)", form)
+					Expect(got.GetId()).To(Equal(id), "ImageStatus(%q)", form)
+				}
+			})
+
+		su.spec("REF-011", "records how the target treats truncated image IDs",
+			Meta{Level: Informational, Refs: []string{"IS-25"}}, func(ctx context.Context, s *harness.Spec) {
+				_, ref := s.PushUnique("v1")
+				id := s.MustPull(ctx, ref)
+				hex := strings.TrimPrefix(id, "sha256:")
+				for _, n := range []int{1, 12} {
+					resp, err := s.StatusFull(ctx, hex[:n], false)
+					AddReportEntry("observed", "ImageStatus(first "+itoa(n)+" hex) → image="+yesNo(resp.GetImage() != nil)+" err="+errString(err))
+				}
+			})
+	})
+}

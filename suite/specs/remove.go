@@ -1,0 +1,100 @@
+package specs
+
+import (
+	"context"
+	"strings"
+	"sync"
+
+	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
+	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
+
+	"github.com/criimage/criimage/suite/harness"
+)
+
+// removeSpecs: RemoveImage semantics (IS-08..IS-11).
+func (su *suite) removeSpecs() {
+	Describe("RemoveImage", func() {
+		su.spec("RM-001", "removing by one tag removes every tag and digest, across repositories",
+			Meta{Refs: []string{"IS-09", "IS-10"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(1, 256)
+				a := s.Push(img, "anon", "1")
+				Expect(img.Push(s.Env.Reg, a, "2")).To(Succeed())
+				b := s.Push(img, "anon", "3")
+				refs := []string{s.Ref(a, "1"), s.Ref(a, "2"), s.Ref(b, "3")}
+				var id string
+				for _, r := range refs {
+					id = s.MustPull(ctx, r)
+				}
+				Expect(s.Status(ctx, id).GetRepoTags()).To(ContainElements(refs))
+				Expect(s.Remove(ctx, refs[1])).To(Succeed())
+				s.ExpectAbsent(ctx, append(refs, id, s.DigestRef(a, img), s.DigestRef(b, img))...)
+			})
+
+		su.spec("RM-002", "RemoveImage is idempotent: a second removal and never-pulled names do not fail",
+			Meta{Refs: []string{"IS-08"}}, func(ctx context.Context, s *harness.Spec) {
+				_, ref := s.PushUnique("v1")
+				id := s.MustPull(ctx, ref)
+				Expect(s.Remove(ctx, ref)).To(Succeed())
+				Expect(s.Remove(ctx, ref)).To(Succeed(), "second RemoveImage(%s)", ref)
+				Expect(s.Remove(ctx, id)).To(Succeed(), "RemoveImage of the removed image's ID")
+				Expect(s.Remove(ctx, s.Ref(s.Repo("anon"), "never"))).To(Succeed(), "RemoveImage of a never-pulled name")
+				Expect(s.Remove(ctx, strings.Repeat("0", 64))).To(Succeed(), "RemoveImage of an unknown ID")
+			})
+
+		su.spec("RM-003", "removing by repository digest removes the image",
+			Meta{Refs: []string{"IS-09", "IS-10"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(1, 256)
+				repo := s.Push(img, "anon", "v1")
+				ref := s.Ref(repo, "v1")
+				id := s.MustPull(ctx, ref)
+				Expect(s.Remove(ctx, s.DigestRef(repo, img))).To(Succeed())
+				s.ExpectAbsent(ctx, ref, id, s.DigestRef(repo, img))
+			})
+
+		su.spec("RM-004", "removing by image ID removes every name",
+			Meta{Refs: []string{"IS-10"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(1, 256)
+				repo := s.Push(img, "anon", "v1")
+				ref := s.Ref(repo, "v1")
+				id := s.MustPull(ctx, ref)
+				Expect(s.Remove(ctx, id)).To(Succeed())
+				s.ExpectAbsent(ctx, ref, id, s.DigestRef(repo, img))
+			})
+
+		su.spec("RM-005", "five concurrent RemoveImage calls of one image all succeed",
+			Meta{Refs: []string{"IS-08"}}, func(ctx context.Context, s *harness.Spec) {
+				_, ref := s.PushUnique("v1")
+				id := s.MustPull(ctx, ref)
+				var wg sync.WaitGroup
+				errs := make([]error, 5)
+				for i := range errs {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						errs[i] = s.Remove(ctx, id)
+					}()
+				}
+				wg.Wait()
+				for i, err := range errs {
+					Expect(err).NotTo(HaveOccurred(), "concurrent RemoveImage #%d", i)
+				}
+				s.ExpectAbsent(ctx, ref, id)
+			})
+
+		su.spec("RM-006", "removing one image leaves an image that shares its layers intact",
+			Meta{Refs: []string{"IS-10"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(1, 256)
+				a := s.Push(img, "anon", "v1")
+				other := s.Unique(1, 256)
+				b := s.Push(other, "anon", "v1")
+				idA := s.MustPull(ctx, s.Ref(a, "v1"))
+				idB := s.MustPull(ctx, s.Ref(b, "v1"))
+				Expect(s.Remove(ctx, idA)).To(Succeed())
+				st := s.Status(ctx, s.Ref(b, "v1"))
+				Expect(st).NotTo(BeNil())
+				Expect(st.GetId()).To(Equal(idB))
+				// The survivor is still usable: a re-pull is answered from the store.
+				Expect(s.MustPull(ctx, s.Ref(b, "v1"))).To(Equal(idB))
+			})
+	})
+}

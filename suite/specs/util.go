@@ -1,0 +1,24 @@
+package specs
+
+import (
+	"fmt"
+	"strconv"
+)
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	return err.Error()
+}
+
+var _ = fmt.Sprint
