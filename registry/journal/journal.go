@@ -7,6 +7,7 @@ package journal
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -219,7 +220,7 @@ func (j *Journal) Middleware(listener string, next http.Handler) http.Handler {
 			body = &bytes.Buffer{}
 			r.Body = teeBody{Reader: io.TeeReader(r.Body, &limitedWriter{w: body, n: maxFormBody}), Closer: r.Body}
 		}
-		rw := &recorder{ResponseWriter: w, status: 0}
+		rw := &recorder{ResponseWriter: w, ctx: r.Context()}
 		defer func() {
 			p := recover()
 			if body != nil {
@@ -235,16 +236,18 @@ func (j *Journal) Middleware(listener string, next http.Handler) http.Handler {
 					}
 				}
 			}
+			// The client went away before any answer (e.g. while a gate held the request).
+			goneBeforeAnswer := !rw.wroteHeader && r.Context().Err() != nil
 			e.Status = rw.status
-			if e.Status == 0 {
-				e.Status = http.StatusOK
-				if p != nil {
-					e.Status = 0 // nothing was sent
-				}
+			if e.Status == 0 && p == nil && !goneBeforeAnswer {
+				e.Status = http.StatusOK // net/http answers 200 for a handler that wrote nothing
 			}
 			e.BytesSent = rw.written
-			e.Aborted = p != nil || rw.writeErr != nil || r.Context().Err() != nil ||
-				(rw.contentLength >= 0 && rw.written < rw.contentLength && r.Method != http.MethodHead && e.Status != http.StatusNotModified)
+			short := rw.contentLength >= 0 && rw.written < rw.contentLength &&
+				r.Method != http.MethodHead && e.Status != http.StatusNotModified
+			// A cancelled context after a complete answer is just the client closing the
+			// connection; it counts only when the body was still being written.
+			e.Aborted = p != nil || rw.writeErr != nil || rw.wroteAfterGone || goneBeforeAnswer || short
 			e.Secrets = secrets
 			j.add(e)
 			if p != nil {
@@ -335,11 +338,13 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 // recorder captures the status, body bytes and write errors of a response.
 type recorder struct {
 	http.ResponseWriter
-	status        int
-	written       int64
-	writeErr      error
-	contentLength int64
-	wroteHeader   bool
+	ctx            context.Context
+	wroteAfterGone bool // a body write came after the client went away
+	status         int
+	written        int64
+	writeErr       error
+	contentLength  int64
+	wroteHeader    bool
 }
 
 func (r *recorder) WriteHeader(code int) {
@@ -357,6 +362,9 @@ func (r *recorder) WriteHeader(code int) {
 func (r *recorder) Write(p []byte) (int, error) {
 	if !r.wroteHeader {
 		r.WriteHeader(http.StatusOK)
+	}
+	if r.ctx.Err() != nil {
+		r.wroteAfterGone = true
 	}
 	n, err := r.ResponseWriter.Write(p)
 	r.written += int64(n)
