@@ -242,3 +242,14 @@ func (e *Env) RunRestart(ctx context.Context) error {
 
 // Wait helps specs bound asynchronous conditions.
 func (e *Env) Wait() time.Duration { return e.Cfg.CleanupTimeout }
+
+// ClosedPort returns a loopback host:port nobody listens on (it was just released).
+func ClosedPort() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "127.0.0.1:9"
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}

@@ -163,6 +163,17 @@ func (su *suite) references() {
 				}
 			})
 
+		su.spec("REF-012", "image_ref is the image ID, not a repository digest or tag",
+			Meta{Refs: []string{"IS-36", "IS-25"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(1, 256)
+				repo := s.Push(img, "anon", "v1")
+				id := s.MustPull(ctx, s.DigestRef(repo, img))
+				Expect(id).NotTo(ContainSubstring("@"), "image_ref %q looks like a repository digest (pre-v1.36 meaning)", id)
+				Expect(id).NotTo(ContainSubstring("/"), "image_ref %q looks like a reference", id)
+				Expect(id).NotTo(ContainSubstring(img.Digest.Encoded()), "image_ref %q is the manifest digest, not the image ID", id)
+				Expect(s.Status(ctx, id).GetId()).To(Equal(id))
+			})
+
 		su.spec("REF-011", "records how the target treats truncated image IDs",
 			Meta{Level: Informational, Refs: []string{"IS-25"}}, func(ctx context.Context, s *harness.Spec) {
 				_, ref := s.PushUnique("v1")

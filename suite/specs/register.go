@@ -150,6 +150,13 @@ func Register(env *harness.Env) error {
 	su.removeSpecs()
 	su.fsSpecs()
 	su.authSpecs()
+	su.leakSpecs()
+	su.handlerSpecs()
+	su.formatSpecs()
+	su.failureSpecs()
+	su.cancelSpecs()
+	su.raceSpecs()
+	su.restartSpecs()
 	return nil
 }
 

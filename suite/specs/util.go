@@ -2,6 +2,7 @@ package specs
 
 import (
 	"fmt"
+	"github.com/opencontainers/go-digest"
 	"strconv"
 )
 
@@ -22,3 +23,5 @@ func errString(err error) string {
 }
 
 var _ = fmt.Sprint
+
+type digestT = digest.Digest

@@ -1,0 +1,98 @@
+package specs
+
+import (
+	"context"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
+	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/criimage/criimage/registry/faults"
+	"github.com/criimage/criimage/suite/config"
+	"github.com/criimage/criimage/suite/harness"
+)
+
+// cancelSpecs: client cancellation and stalled registries, observed at the registry.
+func (su *suite) cancelSpecs() {
+	Describe("Cancellation and stalls", func() {
+		su.spec("CANCEL-001", "a client cancel mid-pull reaches the registry, leaves nothing, and a retry succeeds",
+			Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(2, 1024)
+				repo := s.Push(img, "anon", "v1")
+				ref := s.Ref(repo, "v1")
+				g := s.GateBlob(repo, img.Layers[1])
+				pctx, cancel := context.WithCancel(ctx)
+				defer cancel()
+				res := s.PullAsync(pctx, ref, nil)
+				s.WaitHeld(ctx, g, "the second layer")
+				cancel()
+				r := <-res
+				Expect(status.Code(r.Err)).To(Equal(codes.Canceled), "PullImage after the client cancelled: %v", r.Err)
+				Eventually(g.ClientGone()).WithTimeout(s.Env.Cfg.RPCTimeout).Should(BeClosed(),
+					"the target kept fetching after its client cancelled the pull")
+				s.ExpectAbsent(ctx, ref)
+				g.Release()
+				id := s.MustPull(ctx, ref)
+				Expect(id).To(ContainSubstring(img.Config.Encoded()))
+			})
+
+		su.spec("CANCEL-002", "a client deadline mid-pull ends the pull with DeadlineExceeded and reaches the registry",
+			Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(1, 1024)
+				repo := s.Push(img, "anon", "v1")
+				ref := s.Ref(repo, "v1")
+				g := s.GateBlob(repo, img.Layers[0]) // never released: only the deadline ends the pull
+				dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				defer cancel()
+				r := <-s.PullAsync(dctx, ref, nil)
+				Expect(status.Code(r.Err)).To(Equal(codes.DeadlineExceeded), "PullImage past its deadline: %v", r.Err)
+				Expect(g.Held()).To(BeClosed(), "the pull never reached the layer within 2s")
+				Eventually(g.ClientGone()).WithTimeout(s.Env.Cfg.RPCTimeout).Should(BeClosed(),
+					"the target kept fetching after the client's deadline passed")
+				s.ExpectAbsent(ctx, ref)
+			})
+
+		su.spec("CANCEL-003", "a stalled blob ends the pull within the declared progress timeout and leaves nothing",
+			Meta{Needs: []string{config.FeatureProgressTimeout}, Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+				d, _, err := s.Env.Cfg.Features.Duration(config.FeatureProgressTimeout)
+				Expect(err).NotTo(HaveOccurred())
+				img := s.Unique(2, 4096)
+				repo := s.Push(img, "anon", "v1")
+				ref := s.Ref(repo, "v1")
+				s.Arm(faults.Rule{Match: faults.Match{Method: "GET", Repo: repo, Kind: "blob", Digest: img.Layers[1]},
+					Action: faults.Action{Kind: faults.KindStall, AfterBytes: 1024}})
+				bound := 3*d + 10*time.Second
+				pctx, cancel := context.WithTimeout(ctx, bound+10*time.Second)
+				defer cancel()
+				start := time.Now()
+				r := <-s.PullAsync(pctx, ref, nil)
+				took := time.Since(start)
+				Expect(r.Err).To(HaveOccurred(), "a stalled pull succeeded")
+				Expect(pctx.Err()).To(BeNil(), "the pull only ended because the client gave up after %s (progress timeout %s)", took, d)
+				Expect(took).To(BeNumerically("<=", bound), "the stall lasted %s; the declared progress timeout is %s", took, d)
+				Expect(took).To(BeNumerically(">=", d/2), "the pull gave up after %s, before the progress timeout %s", took, d)
+				AddReportEntry("observed", "stalled pull ended after "+took.Round(time.Millisecond).String()+": "+r.Err.Error())
+				s.ExpectAbsent(ctx, ref)
+				s.Env.Reg.Faults().ClearAll()
+				s.MustPull(ctx, ref)
+			})
+
+		su.spec("CANCEL-004", "a slow but steady blob does not trip the progress timeout",
+			Meta{Level: Recommended, Needs: []string{config.FeatureProgressTimeout}, Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+				d, _, err := s.Env.Cfg.Features.Duration(config.FeatureProgressTimeout)
+				Expect(err).NotTo(HaveOccurred())
+				img := s.Unique(1, 2048)
+				repo := s.Push(img, "anon", "v1")
+				ref := s.Ref(repo, "v1")
+				size := len(img.Blobs[img.Layers[0]])
+				chunks := 12
+				s.Arm(faults.Rule{Match: faults.Match{Method: "GET", Repo: repo, Kind: "blob", Digest: img.Layers[0]},
+					Action: faults.Action{Kind: faults.KindDrip, DripBytes: size/chunks + 1, DripEvery: d / 6}})
+				// Total time ≈ 2×d, but bytes arrive every d/6.
+				r := <-s.PullAsync(ctx, ref, nil)
+				Expect(r.Err).NotTo(HaveOccurred(), "a pull that makes progress every %s was cancelled (progress timeout %s)", d/6, d)
+			})
+	})
+}

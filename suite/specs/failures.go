@@ -1,0 +1,118 @@
+package specs
+
+import (
+	"context"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
+	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
+
+	"github.com/criimage/criimage/fixtures"
+	"github.com/criimage/criimage/registry/faults"
+	"github.com/criimage/criimage/suite/harness"
+)
+
+// failureSpecs: broken images and registry faults fail pulls cleanly.
+func (su *suite) failureSpecs() {
+	Describe("Failures", func() {
+		su.spec("FAIL-001", "every broken fixture fails PullImage and leaves no image behind",
+			Meta{Refs: []string{"IS-07", "IS-06"}}, func(ctx context.Context, s *harness.Spec) {
+				n := 0
+				for _, name := range s.Catalog().Names() {
+					img := s.Fixture(name)
+					if img.Outcome != fixtures.OutcomeFail {
+						continue
+					}
+					By(name + ": " + fixtures.FailureDoc(img.Failure))
+					expectCleanFailure(ctx, s, img)
+					n++
+				}
+				Expect(n).To(BeNumerically(">", 3), "the catalog has too few broken images")
+			})
+
+		su.spec("FAIL-002", "a pull that failed on a corrupted layer succeeds on retry, reusing nothing broken",
+			Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(3, 2048)
+				repo := s.Push(img, "anon", "v1")
+				ref := s.Ref(repo, "v1")
+				s.Arm(faults.Rule{Match: faults.Match{Method: "GET", Repo: repo, Kind: "blob", Digest: img.Layers[1]},
+					Action: faults.Action{Kind: faults.KindCorrupt, AfterBytes: 100}, Times: 1})
+				_, err := s.Pull(ctx, ref, nil)
+				harness.ExpectPullError(err, "corrupted layer bytes")
+				s.ExpectAbsent(ctx, ref)
+				id := s.MustPull(ctx, ref)
+				Expect(id).To(ContainSubstring(img.Config.Encoded()))
+			})
+
+		su.spec("FAIL-003", "a truncated blob fails the pull cleanly and a retry succeeds",
+			Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(2, 4096)
+				repo := s.Push(img, "anon", "v1")
+				ref := s.Ref(repo, "v1")
+				s.Arm(faults.Rule{Match: faults.Match{Method: "GET", Repo: repo, Kind: "blob", Digest: img.Layers[0]},
+					Action: faults.Action{Kind: faults.KindTruncate, AfterBytes: 512}})
+				_, err := s.Pull(ctx, ref, nil)
+				harness.ExpectPullError(err, "truncated blob")
+				s.ExpectAbsent(ctx, ref)
+				s.Env.Reg.Faults().ClearAll()
+				s.MustPull(ctx, ref)
+			})
+
+		su.spec("FAIL-004", "an existing image survives a failed pull of another tag of the same content",
+			Meta{Refs: []string{"IS-07", "IS-10"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(1, 512)
+				repo := s.Push(img, "anon", "good")
+				Expect(img.Push(s.Env.Reg, repo, "bad")).To(Succeed())
+				good := s.Ref(repo, "good")
+				id := s.MustPull(ctx, good)
+				s.Arm(faults.Rule{Match: faults.Match{Method: "GET", Repo: repo, Kind: "manifest", Reference: "bad"},
+					Action: faults.Action{Kind: faults.KindCorrupt, AfterBytes: 10}})
+				_, err := s.Pull(ctx, s.Ref(repo, "bad"), nil)
+				harness.ExpectPullError(err, "corrupted manifest")
+				st := s.Status(ctx, good)
+				Expect(st).NotTo(BeNil(), "the failed pull of :bad removed the existing image")
+				Expect(st.GetId()).To(Equal(id))
+				Expect(st.GetRepoTags()).NotTo(ContainElement(s.Ref(repo, "bad")))
+				Expect(harness.Find(s.List(ctx), id)).NotTo(BeNil())
+			})
+
+		su.spec("FAIL-005", "registry errors (404 unknown tag, 500 on the manifest, 503 on a blob) fail the pull",
+			Meta{Refs: []string{"IS-07", "CV-05"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(1, 256)
+				repo := s.Push(img, "anon", "v1")
+				_, err := s.Pull(ctx, s.Ref(repo, "nosuchtag"), nil)
+				st := harness.ExpectPullError(err, "unknown tag")
+				AddReportEntry("observed", "unknown tag → "+st.Code().String()+": "+st.Message())
+				s.Arm(faults.Rule{Match: faults.Match{Repo: repo, Kind: "manifest"}, Action: faults.Action{Kind: "status", Status: 500}, Times: 20})
+				_, err = s.Pull(ctx, s.Ref(repo, "v1"), nil)
+				harness.ExpectPullError(err, "manifest 500")
+				s.Env.Reg.Faults().ClearAll()
+				s.Arm(faults.Rule{Match: faults.Match{Method: "GET", Repo: repo, Kind: "blob"}, Action: faults.Action{Kind: "status", Status: 503}})
+				_, err = s.Pull(ctx, s.Ref(repo, "v1"), nil)
+				harness.ExpectPullError(err, "blob 503")
+				s.ExpectAbsent(ctx, s.Ref(repo, "v1"))
+			})
+
+		su.spec("FAIL-006", "an unreachable registry fails with a RegistryUnavailable-prefixed message",
+			Meta{Level: Recommended, Refs: []string{"CV-01", "CV-05"}}, func(ctx context.Context, s *harness.Spec) {
+				addr := harness.ClosedPort()
+				_, err := s.Pull(ctx, addr+"/anon/unreachable:v1", nil)
+				st := harness.ExpectPullError(err, "connection refused")
+				Expect(st.Message()).To(HavePrefix("RegistryUnavailable"), "kubelet classifies registry errors by this prefix (CV-01)")
+			})
+
+		su.spec("FAIL-007", "after failed pulls, ImageFsInfo returns to its baseline",
+			Meta{Serial: true, Refs: []string{"IS-11", "IS-12"}}, func(ctx context.Context, s *harness.Spec) {
+				used := func() uint64 { return s.FsInfo(ctx).GetImageFilesystems()[0].GetUsedBytes().GetValue() }
+				base := used()
+				for _, name := range []string{fixtures.NameCorruptGzip, fixtures.NameDiffIDMismatch, fixtures.NameMissingLayer} {
+					img := s.Fixture(name)
+					repo := s.Push(img, "anon", "v1")
+					_, err := s.Pull(ctx, s.Ref(repo, "v1"), nil)
+					harness.ExpectPullError(err, name)
+				}
+				Eventually(used).WithTimeout(s.Env.Wait()).WithPolling(50*time.Millisecond).Should(BeNumerically("<=", base),
+					"failed pulls left usage behind")
+			})
+	})
+}

@@ -1,0 +1,159 @@
+package specs
+
+import (
+	"context"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
+	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
+
+	"github.com/criimage/criimage/fixtures"
+	"github.com/criimage/criimage/suite/config"
+	"github.com/criimage/criimage/suite/harness"
+)
+
+// expectFixture pulls a catalog image pushed to a fresh repository and checks what the fixture
+// says a correct runtime reports: image_ref = Image.id naming the chosen config, the top-level
+// digest as repository digest, the tag, size > 0, and the platform's layers fetched.
+func expectFixture(ctx context.Context, s *harness.Spec, img fixtures.Image) string {
+	repo := s.Push(img, "anon", "v1")
+	ref := s.Ref(repo, "v1")
+	id, err := s.Pull(ctx, ref, nil)
+	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "PullImage of %s (%s)", img.Name, img.Note)
+	st := s.Status(ctx, ref)
+	ExpectWithOffset(1, st).NotTo(BeNil(), "ImageStatus of %s", img.Name)
+	ExpectWithOffset(1, st.GetId()).To(Equal(id))
+	if img.Config != "" {
+		ExpectWithOffset(1, id).To(ContainSubstring(img.Config.Encoded()), "%s: image_ref should name the %s config %s", img.Name, img.Platform, img.Config)
+	}
+	ExpectWithOffset(1, st.GetRepoDigests()).To(ContainElement(s.DigestRef(repo, img)), "%s: the top-level digest is the repository digest", img.Name)
+	ExpectWithOffset(1, st.GetRepoTags()).To(ContainElement(ref))
+	ExpectWithOffset(1, st.GetSize()).To(BeNumerically(">", 0))
+	for _, l := range img.Layers {
+		if isForeign(img, l) {
+			continue
+		}
+		ExpectWithOffset(1, s.Env.Reg.Journal().BlobGets(repo, l)).To(BeNumerically(">=", 1), "%s: layer %s was never fetched", img.Name, l)
+	}
+	return ref
+}
+
+func isForeign(img fixtures.Image, d interface{ String() string }) bool {
+	for _, f := range img.Foreign {
+		if f.String() == d.String() {
+			return true
+		}
+	}
+	return false
+}
+
+// expectCleanFailure pushes img, expects PullImage to fail and leave nothing behind.
+func expectCleanFailure(ctx context.Context, s *harness.Spec, img fixtures.Image) {
+	repo := s.Push(img, "anon", "v1")
+	ref := s.Ref(repo, "v1")
+	_, err := s.Pull(ctx, ref, nil)
+	st := harness.ExpectPullError(err, img.Name+": "+fixtures.FailureDoc(img.Failure))
+	AddReportEntry("observed", img.Name+" → "+st.Code().String()+": "+st.Message())
+	absent := []string{ref, s.DigestRef(repo, img)}
+	if img.ID != "" {
+		absent = append(absent, img.ID)
+	}
+	s.ExpectAbsent(ctx, absent...)
+}
+
+// formatSpecs: manifest formats and platform choice.
+func (su *suite) formatSpecs() {
+	Describe("Image formats", func() {
+		su.spec("FMT-001", "a Docker schema 2 image with several layers pulls and reports the fixture's identity",
+			Meta{Refs: []string{"IS-07", "IS-25", "IS-26"}}, func(ctx context.Context, s *harness.Spec) {
+				expectFixture(ctx, s, s.Fixture(fixtures.NameSchema2Layers))
+			})
+		su.spec("FMT-002", "an OCI image manifest pulls and reports the fixture's identity",
+			Meta{Refs: []string{"IS-07", "IS-25", "IS-26"}}, func(ctx context.Context, s *harness.Spec) {
+				expectFixture(ctx, s, s.Fixture(fixtures.NameOCI))
+			})
+		su.spec("FMT-003", "an OCI index pulls the host platform's manifest; the index digest is the repository digest",
+			Meta{Refs: []string{"IS-07", "IS-14", "IS-26"}}, func(ctx context.Context, s *harness.Spec) {
+				expectFixture(ctx, s, s.Fixture(fixtures.NameOCIIndex))
+			})
+		su.spec("FMT-004", "a Docker manifest list pulls the host platform's manifest",
+			Meta{Refs: []string{"IS-07", "IS-26"}}, func(ctx context.Context, s *harness.Spec) {
+				expectFixture(ctx, s, s.Fixture(fixtures.NameManifestList))
+			})
+		su.spec("FMT-005", "an index without an entry for the host platform fails cleanly",
+			Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+				expectCleanFailure(ctx, s, s.Fixture(fixtures.NameIndexNoHost))
+			})
+		su.spec("FMT-006", "zstd-compressed OCI layers pull",
+			Meta{Level: Recommended, Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+				expectFixture(ctx, s, s.Fixture(fixtures.NameOCIZstd))
+			})
+		su.spec("FMT-007", "foreign (non-distributable) layers are fetched from their URLs",
+			Meta{Level: Recommended, Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Fixture(fixtures.NameForeignLayer)
+				expectFixture(ctx, s, img)
+				Expect(hasListener(s, "foreign")).To(BeTrue(), "the foreign layer was not fetched from its URL")
+			})
+		su.spec("FMT-008", "an image with an empty layer pulls",
+			Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+				expectFixture(ctx, s, s.Fixture(fixtures.NameEmptyLayer))
+			})
+		su.spec("FMT-009", "an image with many layers pulls",
+			Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+				expectFixture(ctx, s, s.Fixture(fixtures.NameManyLayers))
+			})
+		su.spec("FMT-010", "Docker schema 1 images (signed and unsigned) are converted and pulled",
+			Meta{Needs: []string{config.FeatureSchema1}, Refs: []string{"IS-07", "IS-26"}}, func(ctx context.Context, s *harness.Spec) {
+				for _, name := range []string{fixtures.NameSchema1, fixtures.NameSchema1Signed} {
+					img := s.Fixture(name)
+					repo := s.Push(img, "anon", "v1")
+					ref := s.Ref(repo, "v1")
+					id, err := s.Pull(ctx, ref, nil)
+					Expect(err).NotTo(HaveOccurred(), "%s: the target declares schema1", name)
+					st := s.Status(ctx, ref)
+					Expect(st).NotTo(BeNil())
+					Expect(st.GetId()).To(Equal(id))
+					Expect(st.GetSize()).To(BeNumerically(">", 0))
+					Expect(st.GetRepoDigests()).To(ContainElement(s.DigestRef(repo, img)), "%s: repository digest", name)
+				}
+			})
+		su.spec("FMT-011", "without schema 1 support, schema 1 pulls fail with a classified error and leave nothing",
+			Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+				if s.Env.Cfg.Features.Has(config.FeatureSchema1) {
+					Skip("unsupported: the target declares schema1 (FMT-010 checks the conversion)")
+				}
+				for _, name := range []string{fixtures.NameSchema1, fixtures.NameSchema1Signed} {
+					img := s.Fixture(name)
+					repo := s.Push(img, "anon", "v1")
+					ref := s.Ref(repo, "v1")
+					_, err := s.Pull(ctx, ref, nil)
+					st := harness.ExpectPullError(err, name+" without schema1 support")
+					Expect(strings.ToLower(st.Message())).To(Or(ContainSubstring("schema 1"), ContainSubstring("schema1"),
+						ContainSubstring("manifest.v1"), ContainSubstring("not supported")),
+						"%s: the error should say schema 1 is unsupported: %s", name, st.Message())
+					s.ExpectAbsent(ctx, ref, s.DigestRef(repo, img))
+				}
+			})
+		su.spec("FMT-012", "records what the target does with hazardous layers (path escapes, device nodes, gzip bomb)",
+			Meta{Level: Informational, Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+				for _, name := range s.Catalog().Names() {
+					img := s.Fixture(name)
+					if img.Outcome != fixtures.OutcomeEither {
+						continue
+					}
+					if img.Failure == fixtures.FailureGzipBomb {
+						AddReportEntry("observed", name+": not run (expands to "+itoa(int(s.Catalog().Options().BombSize>>20))+" MiB)")
+						continue
+					}
+					repo := s.Push(img, "anon", "v1")
+					ref := s.Ref(repo, "v1")
+					_, err := s.Pull(ctx, ref, nil)
+					listed := s.Status(ctx, ref) != nil
+					AddReportEntry("observed", name+": "+errString(err)+"; listed: "+yesNo(listed))
+					if err != nil {
+						Expect(listed).To(BeFalse(), "%s failed but is listed", name)
+					}
+				}
+			})
+	})
+}

@@ -1,0 +1,110 @@
+package specs
+
+import (
+	"context"
+	"encoding/base64"
+
+	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
+	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/criimage/criimage/fixtures"
+	"github.com/criimage/criimage/registry/faults"
+	"github.com/criimage/criimage/suite/harness"
+)
+
+// expectNoCredentialAt asserts that listener saw none of the fixture credentials.
+func expectNoCredentialAt(s *harness.Spec, listener string, extra ...string) {
+	j := s.Env.Reg.Journal()
+	for _, sec := range append([]string{harness.FixturePassword, harness.FixtureAuth()}, extra...) {
+		ExpectWithOffset(1, j.SawSecret(listener, sec)).To(BeFalse(), "the %s host received a fixture credential", listener)
+	}
+	for _, e := range s.Journal() {
+		if e.Listener == listener {
+			ExpectWithOffset(1, e.AuthScheme).To(BeEmpty(), "the %s host got an Authorization header: %s %s", listener, e.Method, e.Path)
+		}
+	}
+}
+
+// leakSpecs: credentials go only where they belong, and never into error messages.
+func (su *suite) leakSpecs() {
+	Describe("Credential leaks", func() {
+		su.spec("LEAK-001", "no error message carries a credential, for every failing credential form",
+			Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(1, 256)
+				basic := s.Ref(s.Push(img, "basic", "v1"), "v1")
+				token := s.Ref(s.Push(s.Unique(1, 256), "token", "v1"), "v1")
+				wrong := "criimage-wrong-password"
+				s.Env.Secrets.Add("wrong password", wrong)
+				noColon := base64.StdEncoding.EncodeToString([]byte("criimage" + harness.FixturePassword))
+				s.Env.Secrets.Add("malformed auth", noColon)
+				idTok := "criimage-invalid-identity-token"
+				s.Env.Secrets.Add("identity token", idTok)
+				regTok := "criimage-invalid-registry-token"
+				s.Env.Secrets.Add("registry token", regTok)
+				cases := []*runtime.AuthConfig{
+					{Username: harness.FixtureUser, Password: wrong},
+					{Auth: noColon},
+					{Auth: "!" + harness.FixtureAuth()},
+					{IdentityToken: idTok},
+					{RegistryToken: regTok},
+					{Username: harness.FixtureUser, Password: wrong, ServerAddress: "http://" + s.Env.Reg.PlainHost()},
+				}
+				for _, ref := range []string{basic, token} {
+					for _, a := range cases {
+						_, err := s.Pull(ctx, ref, a)
+						Expect(err).To(HaveOccurred(), "a bad credential pulled %s", ref)
+					}
+				}
+				// The token service failing outright, with a good password in play.
+				s.Arm(faults.Rule{Match: faults.Match{Kind: "token"}, Action: faults.Action{Kind: "status", Status: 500}})
+				_, err := s.Pull(ctx, token, userPass())
+				Expect(err).To(HaveOccurred())
+				Expect(s.Env.Secrets.TakeLeaks()).To(BeEmpty(), "errors carried secrets")
+			})
+
+		su.spec("LEAK-002", "a blob redirect to another host does not carry the registry credentials",
+			Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(2, 256)
+				repo := s.Push(img, "basic", "v1")
+				ref := s.Ref(repo, "v1")
+				s.Arm(faults.Rule{Match: faults.Match{Method: "GET", Repo: repo, Kind: "blob"}, Action: faults.Action{Kind: faults.KindRedirectForeign}})
+				_, err := s.Pull(ctx, ref, userPass())
+				Expect(err).NotTo(HaveOccurred(), "the redirected blobs are served by the foreign host")
+				Expect(hasListener(s, "foreign")).To(BeTrue(), "the target never followed the redirect")
+				expectNoCredentialAt(s, "foreign")
+			})
+
+		su.spec("LEAK-003", "foreign layer URLs are fetched without the registry credentials",
+			Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Fixture(fixtures.NameForeignLayer)
+				repo := s.Push(img, "basic", "v1")
+				ref := s.Ref(repo, "v1")
+				_, err := s.Pull(ctx, ref, userPass())
+				if err != nil {
+					AddReportEntry("observed", "pull of an image with foreign layers failed: "+err.Error())
+				}
+				expectNoCredentialAt(s, "foreign")
+			})
+
+		su.spec("LEAK-004", "records whether a redirect target's auth challenge receives the user's credentials",
+			Meta{Level: Informational, Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(1, 256)
+				repo := s.Push(img, "basic", "v1")
+				s.Arm(faults.Rule{Match: faults.Match{Method: "GET", Repo: repo, Kind: "blob"}, Action: faults.Action{Kind: faults.KindRedirectChallenge}})
+				_, err := s.Pull(ctx, s.Ref(repo, "v1"), userPass())
+				j := s.Env.Reg.Journal()
+				AddReportEntry("observed", "pull: "+errString(err)+"; foreign host saw the password: "+
+					yesNo(j.SawSecret("foreign", harness.FixturePassword)))
+			})
+	})
+}
+
+func hasListener(s *harness.Spec, listener string) bool {
+	for _, e := range s.Journal() {
+		if e.Listener == listener {
+			return true
+		}
+	}
+	return false
+}

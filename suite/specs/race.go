@@ -1,0 +1,168 @@
+package specs
+
+import (
+	"context"
+	"sync"
+
+	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
+	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
+
+	"github.com/criimage/criimage/suite/harness"
+)
+
+// raceSpecs: concurrency made deterministic with registry gates.
+func (su *suite) raceSpecs() {
+	Describe("Concurrency", func() {
+		su.spec("RACE-001", "concurrent pulls of one reference all succeed with the same image_ref",
+			Meta{Refs: []string{"IS-35"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(3, 2048)
+				repo := s.Push(img, "anon", "v1")
+				ref := s.Ref(repo, "v1")
+				g := s.GateBlob(repo, img.Layers[0])
+				var results []<-chan harness.PullResult
+				for range 4 {
+					results = append(results, s.PullAsync(ctx, ref, nil))
+				}
+				s.WaitHeld(ctx, g, "the first layer")
+				g.Release()
+				var ids []string
+				for i, ch := range results {
+					r := <-ch
+					Expect(r.Err).NotTo(HaveOccurred(), "concurrent pull #%d", i)
+					ids = append(ids, r.ImageRef)
+				}
+				for _, id := range ids {
+					Expect(id).To(Equal(ids[0]))
+				}
+				Expect(s.Status(ctx, ref).GetId()).To(Equal(ids[0]))
+			})
+
+		su.spec("RACE-002", "concurrent pulls of one reference fetch each blob once",
+			Meta{Level: Recommended, Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(3, 2048)
+				repo := s.Push(img, "anon", "v1")
+				ref := s.Ref(repo, "v1")
+				g := s.GateBlob(repo, img.Layers[0])
+				var results []<-chan harness.PullResult
+				for range 4 {
+					results = append(results, s.PullAsync(ctx, ref, nil))
+				}
+				s.WaitHeld(ctx, g, "the first layer")
+				g.Release()
+				for _, ch := range results {
+					Expect((<-ch).Err).NotTo(HaveOccurred())
+				}
+				for _, l := range append([]digestT{img.Config}, img.Layers...) {
+					Expect(s.Env.Reg.Journal().BlobGets(repo, l)).To(Equal(1), "blob %s fetched more than once by 4 concurrent pulls", l)
+				}
+			})
+
+		su.spec("RACE-003", "while a pull is in flight, neither ListImages nor ImageStatus shows a partial image",
+			Meta{Refs: []string{"IS-01", "IS-06"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(3, 1024)
+				repo := s.Push(img, "anon", "v1")
+				ref := s.Ref(repo, "v1")
+				g := s.GateBlob(repo, img.Layers[2])
+				res := s.PullAsync(ctx, ref, nil)
+				s.WaitHeld(ctx, g, "the last layer")
+				s.ExpectAbsent(ctx, ref, img.ID, s.DigestRef(repo, img))
+				g.Release()
+				r := <-res
+				Expect(r.Err).NotTo(HaveOccurred())
+				Expect(s.Status(ctx, ref).GetId()).To(Equal(r.ImageRef))
+			})
+
+		su.spec("RACE-004", "RemoveImage during a pull of the same reference succeeds, and the pull completes consistently",
+			Meta{Refs: []string{"IS-08", "IS-10"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(2, 1024)
+				repo := s.Push(img, "anon", "v1")
+				ref := s.Ref(repo, "v1")
+				g := s.GateBlob(repo, img.Layers[1])
+				res := s.PullAsync(ctx, ref, nil)
+				s.WaitHeld(ctx, g, "the last layer")
+				Expect(s.Remove(ctx, ref)).To(Succeed(), "RemoveImage of an image still being pulled")
+				g.Release()
+				r := <-res
+				Expect(r.Err).NotTo(HaveOccurred(), "the pull must complete after a concurrent no-op RemoveImage")
+				expectConsistent(ctx, s, ref, r.ImageRef)
+				Expect(s.Status(ctx, ref)).NotTo(BeNil(), "the image pulled after the removal must exist")
+			})
+
+		su.spec("RACE-005", "interleaved pulls and removals of one image end consistent, and a final pull succeeds",
+			Meta{Refs: []string{"IS-08", "IS-10", "IS-35"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(2, 1024)
+				repo := s.Push(img, "anon", "v1")
+				ref := s.Ref(repo, "v1")
+				id := s.MustPull(ctx, ref)
+				var wg sync.WaitGroup
+				for range 4 {
+					wg.Add(2)
+					go func() {
+						defer GinkgoRecover()
+						defer wg.Done()
+						if _, err := s.Pull(ctx, ref, nil); err != nil {
+							AddReportEntry("observed", "pull during removals: "+err.Error())
+						}
+					}()
+					go func() {
+						defer GinkgoRecover()
+						defer wg.Done()
+						Expect(s.Remove(ctx, id)).To(Succeed())
+					}()
+				}
+				wg.Wait()
+				expectConsistent(ctx, s, ref, id)
+				Expect(s.MustPull(ctx, ref)).To(Equal(id))
+				expectConsistent(ctx, s, ref, id)
+				Expect(s.Remove(ctx, ref)).To(Succeed())
+				s.ExpectAbsent(ctx, ref, id)
+			})
+
+		su.spec("RACE-006", "a tag moved between pulls resolves to the new image and leaves the old one untagged",
+			Meta{Refs: []string{"IS-26", "IS-35"}}, func(ctx context.Context, s *harness.Spec) {
+				a, b := s.Unique(1, 256), s.Unique(1, 256)
+				repo := s.Push(a, "anon", "t")
+				ref := s.Ref(repo, "t")
+				idA := s.MustPull(ctx, ref)
+				Expect(b.Push(s.Env.Reg, repo, "t")).To(Succeed())
+				idB := s.MustPull(ctx, ref)
+				Expect(idB).NotTo(Equal(idA))
+				Expect(s.Status(ctx, ref).GetId()).To(Equal(idB))
+				if old := s.Status(ctx, idA); old != nil {
+					Expect(old.GetRepoTags()).NotTo(ContainElement(ref), "the moved tag still names the old image")
+				}
+				listed := harness.Find(s.List(ctx), ref)
+				Expect(listed.GetId()).To(Equal(idB))
+			})
+
+		su.spec("RACE-007", "two tags of one image pulled concurrently give one image with both tags",
+			Meta{Refs: []string{"IS-26", "IS-35"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(2, 1024)
+				repo := s.Push(img, "anon", "a")
+				Expect(img.Push(s.Env.Reg, repo, "b")).To(Succeed())
+				g := s.GateBlob(repo, img.Layers[0])
+				ra := s.PullAsync(ctx, s.Ref(repo, "a"), nil)
+				rb := s.PullAsync(ctx, s.Ref(repo, "b"), nil)
+				s.WaitHeld(ctx, g, "the first layer")
+				g.Release()
+				a, b := <-ra, <-rb
+				Expect(a.Err).NotTo(HaveOccurred())
+				Expect(b.Err).NotTo(HaveOccurred())
+				Expect(b.ImageRef).To(Equal(a.ImageRef))
+				Expect(s.Status(ctx, a.ImageRef).GetRepoTags()).To(ContainElements(s.Ref(repo, "a"), s.Ref(repo, "b")))
+			})
+	})
+}
+
+// expectConsistent: ImageStatus and ListImages agree about ref.
+func expectConsistent(ctx context.Context, s *harness.Spec, ref, id string) {
+	st := s.Status(ctx, ref)
+	listed := harness.Find(s.List(ctx), ref)
+	if st == nil {
+		ExpectWithOffset(1, listed).To(BeNil(), "ListImages shows %s but ImageStatus does not", ref)
+		return
+	}
+	ExpectWithOffset(1, listed).NotTo(BeNil(), "ImageStatus shows %s but ListImages does not", ref)
+	ExpectWithOffset(1, st.GetId()).To(Equal(id))
+	ExpectWithOffset(1, listed.GetId()).To(Equal(id))
+}

@@ -1,0 +1,45 @@
+package specs
+
+import (
+	"context"
+
+	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
+	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/criimage/criimage/suite/config"
+	"github.com/criimage/criimage/suite/harness"
+)
+
+// handlerSpecs: ImageSpec.runtime_handler (IS-16).
+func (su *suite) handlerSpecs() {
+	Describe("Runtime handler", func() {
+		su.spec("RH-001", "an unknown runtime_handler is rejected and creates nothing",
+			Meta{Level: Recommended, Refs: []string{"IS-16"}}, func(ctx context.Context, s *harness.Spec) {
+				_, ref := s.PushUnique("v1")
+				_, err := s.PullSpec(ctx, &runtime.ImageSpec{Image: ref, RuntimeHandler: "criimage-no-such-handler"}, nil)
+				harness.ExpectPullError(err, "unknown runtime handler")
+				s.ExpectAbsent(ctx, ref)
+			})
+
+		su.spec("RH-002", "an empty runtime_handler selects the default handler",
+			Meta{Refs: []string{"IS-16"}}, func(ctx context.Context, s *harness.Spec) {
+				_, ref := s.PushUnique("v1")
+				id, err := s.PullSpec(ctx, &runtime.ImageSpec{Image: ref, RuntimeHandler: ""}, nil)
+				Expect(err).NotTo(HaveOccurred())
+				Expect(s.Status(ctx, ref).GetId()).To(Equal(id))
+			})
+
+		su.spec("RH-003", "a declared runtime handler pulls the image",
+			Meta{Needs: []string{config.FeatureRuntimeHandler}, Refs: []string{"IS-16"}}, func(ctx context.Context, s *harness.Spec) {
+				name, _ := s.Env.Cfg.Features.Value(config.FeatureRuntimeHandler)
+				_, ref := s.PushUnique("v1")
+				id, err := s.PullSpec(ctx, &runtime.ImageSpec{Image: ref, RuntimeHandler: name}, nil)
+				Expect(err).NotTo(HaveOccurred(), "PullImage with runtime_handler %q", name)
+				Expect(id).NotTo(BeEmpty())
+				resp, err := s.Env.Images.ImageStatus(ctx, &runtime.ImageStatusRequest{Image: &runtime.ImageSpec{Image: ref, RuntimeHandler: name}})
+				Expect(err).NotTo(HaveOccurred())
+				Expect(resp.GetImage()).NotTo(BeNil(), "ImageStatus with runtime_handler %q", name)
+			})
+	})
+}
