@@ -183,7 +183,7 @@ func configContainerd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if reg.given() {
-		if _, err := runtimeconfig.WriteCertsDir(c.CertsDirs[0], ep); err != nil {
+		if _, err := runtimeconfig.WriteCertsDir(c.CertsDirs[0], ep, runtimeconfig.CertsOptions{}); err != nil {
 			return err
 		}
 	}
@@ -224,7 +224,7 @@ func configCerts(args []string, stdout, stderr io.Writer) error {
 // writeCerts writes a certs.d tree for src under dir and prints where. "criimage registry" can
 // call it for "criimage registry config containerd --dir DIR" with the running *registry.Registry.
 func writeCerts(stdout io.Writer, dir string, src runtimeconfig.Source) error {
-	cd, err := runtimeconfig.WriteCertsDir(dir, src)
+	cd, err := runtimeconfig.WriteCertsDir(dir, src, runtimeconfig.CertsOptions{})
 	if err != nil {
 		return err
 	}

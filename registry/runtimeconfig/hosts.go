@@ -11,6 +11,13 @@ import (
 // DockerIOHost is the registry host whose hosts.toml mirrors docker.io to the fixture registry.
 const DockerIOHost = "docker.io"
 
+// CertsOptions selects optional parts of a certs.d tree.
+type CertsOptions struct {
+	// NoDockerIO leaves docker.io alone: only one fixture registry can own the docker.io mirror
+	// (with several suite processes, each with its own registry, only one writes it).
+	NoDockerIO bool
+}
+
 // CertsDir describes a containerd certs.d tree written by WriteCertsDir.
 type CertsDir struct {
 	Dir   string            // absolute root (what containerd's config_path names)
@@ -19,7 +26,7 @@ type CertsDir struct {
 
 // WriteCertsDir writes a containerd certs.d tree under dir for the registry src:
 //
-//   - docker.io → mirrored to the plain host (the fixture's library/… namespace). Its server is the
+//   - docker.io (unless opts.NoDockerIO) → mirrored to the plain host (the fixture's library/… namespace). Its server is the
 //     fixture too, so a miss never falls through to registry-1.docker.io.
 //   - the plain host → http.
 //   - the TLS host (by name) and the TLS address (by IP) → https, verified with the fixture CA,
@@ -31,7 +38,7 @@ type CertsDir struct {
 // Quirk handled here: containerd 1.6 rejects a hosts.toml without any [host] table ("invalid
 // `host` tree", logged, then silently ignored), so server-only files carry an empty [host] table,
 // which containerd 2.x ignores.
-func WriteCertsDir(dir string, src Source) (*CertsDir, error) {
+func WriteCertsDir(dir string, src Source, opts CertsOptions) (*CertsDir, error) {
 	ep := EndpointsOf(src)
 	if err := ep.Validate(); err != nil {
 		return nil, err
@@ -59,10 +66,12 @@ func WriteCertsDir(dir string, src Source) (*CertsDir, error) {
 	}
 
 	plainURL := "http://" + ep.Plain
-	if err := add(DockerIOHost, func(string) (string, error) {
-		return DockerIOHostsTOML(ep.Plain), nil
-	}); err != nil {
-		return nil, err
+	if !opts.NoDockerIO {
+		if err := add(DockerIOHost, func(string) (string, error) {
+			return DockerIOHostsTOML(ep.Plain), nil
+		}); err != nil {
+			return nil, err
+		}
 	}
 	if err := add(ep.Plain, func(string) (string, error) {
 		return serverOnlyHostsTOML("criimage fixture registry, plain HTTP listener", plainURL, ""), nil

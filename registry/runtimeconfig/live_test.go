@@ -42,7 +42,7 @@ func TestLiveRuntime(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer reg.Close()
-	if _, err := WriteCertsDir(certs, reg); err != nil {
+	if _, err := WriteCertsDir(certs, reg, CertsOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	addrs, err := net.DefaultResolver.LookupHost(ctx, hostName(reg.TLSHost()))

@@ -179,7 +179,7 @@ func resolve(t *testing.T, hosts docker.RegistryHosts, ref string) error {
 func TestCertsDirDrivesContainerdResolver(t *testing.T) {
 	reg := startTestRegistry(t)
 	dir := t.TempDir()
-	cd, err := WriteCertsDir(filepath.Join(dir, "certs.d"), reg.ep)
+	cd, err := WriteCertsDir(filepath.Join(dir, "certs.d"), reg.ep, CertsOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func TestCertsDirDrivesContainerdResolver(t *testing.T) {
 
 func TestCertsDirFiles(t *testing.T) {
 	reg := startTestRegistry(t)
-	cd, err := WriteCertsDir(t.TempDir(), reg.ep)
+	cd, err := WriteCertsDir(t.TempDir(), reg.ep, CertsOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,8 +258,19 @@ func TestCertsDirFiles(t *testing.T) {
 	if ca, _ := os.ReadFile(filepath.Join(cd.Dir, "docker.io", "ca.crt")); ca != nil {
 		t.Error("docker.io has a CA file but is plain HTTP")
 	}
+	// NoDockerIO leaves docker.io out (another registry owns the mirror).
+	other, err := WriteCertsDir(t.TempDir(), reg.ep, CertsOptions{NoDockerIO: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := other.Hosts[DockerIOHost]; ok {
+		t.Error("NoDockerIO wrote docker.io")
+	}
+	if _, err := os.Stat(filepath.Join(other.Dir, DockerIOHost)); !os.IsNotExist(err) {
+		t.Errorf("NoDockerIO: docker.io dir exists (%v)", err)
+	}
 	// Rewriting is idempotent and leaves no temp files behind.
-	if _, err := WriteCertsDir(cd.Dir, reg.ep); err != nil {
+	if _, err := WriteCertsDir(cd.Dir, reg.ep, CertsOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	_ = filepath.WalkDir(cd.Dir, func(p string, d os.DirEntry, err error) error {
@@ -290,7 +301,7 @@ func TestValidateRefusesNonLoopback(t *testing.T) {
 		if err := e.Validate(); err == nil {
 			t.Errorf("%s: Validate accepted %+v", name, e)
 		}
-		if _, err := WriteCertsDir(t.TempDir(), e); err == nil {
+		if _, err := WriteCertsDir(t.TempDir(), e, CertsOptions{}); err == nil {
 			t.Errorf("%s: WriteCertsDir accepted it", name)
 		}
 	}
