@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# containerd-gate.sh VERSION — run criimage against a real containerd as a peer of the reference.
+#
+#   1. locate the daemon (VERSION 1.6.20: Debian's /usr/bin/containerd; 2.4.2: the one
+#      .ci/install-peers.sh built) and crictl;
+#   2. write its config under a fresh temp dir (criimage config containerd): own root, state,
+#      socket, certs.d; CRI on, no CNI, NRI off;
+#   3. make the fixture TLS name (registry.criimage.test) resolve to 127.0.0.1 — an /etc/hosts
+#      line, added only if the name does not resolve yet, removed on exit;
+#   4. start the daemon with every proxy variable pointing at a dead loopback port and NO_PROXY
+#      covering only loopback and the fixture name, so nothing can leave 127.0.0.0/8;
+#   5. wait for the CRI socket (bounded; on failure print the daemon log tail);
+#   6. smoke check (go test -run TestLiveRuntime: plain, docker.io mirror, TLS name and address),
+#      then the conformance suite when "criimage test" is available;
+#   7. stop the daemon and remove everything it created — also on failure (trap).
+#
+# Environment: CONTAINERD_BIN, CRICTL_BIN, CRIIMAGE_BIN (default: built into the temp dir),
+# SNAPSHOTTER (overlayfs), GATE_MODE (auto | smoke | suite), REPORT_DIR
+# (_output/gates/containerd-VERSION), READY_TIMEOUT (seconds, 30), PULL_PATH (2.x: transfer|local),
+# FEATURES / EXPECTATIONS (override the per-version defaults below).
+set -euo pipefail
+
+usage() { echo "usage: $0 VERSION   (2.4.2 or 1.6.20)" >&2; exit 2; }
+[[ $# -ge 1 ]] || usage
+VERSION=$1
+shift
+
+ROOT_DIR=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT_DIR"
+export PATH="$PATH:/usr/local/go/bin"
+PEERS_PREFIX=${CRIIMAGE_PEERS_PREFIX:-/opt/criimage}
+TLS_NAME=registry.criimage.test
+SNAPSHOTTER=${SNAPSHOTTER:-overlayfs}
+GATE_MODE=${GATE_MODE:-auto}
+READY_TIMEOUT=${READY_TIMEOUT:-30}
+PULL_PATH=${PULL_PATH:-transfer}
+suffix=""
+[[ $PULL_PATH == local ]] && suffix="-local"
+REPORT_DIR=${REPORT_DIR:-$ROOT_DIR/_output/gates/containerd-$VERSION$suffix}
+
+# What each version supports, in the suite's --features vocabulary (restart=CMD is added below),
+# and the config that goes with it.
+PINNED_REF=docker.io/library/pause:criimage # criimage config's default sandbox image
+case $VERSION in
+2.4.2)
+	CONTAINERD_BIN=${CONTAINERD_BIN:-$PEERS_PREFIX/containerd-v2.4.2/bin/containerd}
+	CONFIG_EXTRA=(--runtime-handler criimage-native=native --pull-progress-timeout 10s)
+	DEFAULT_FEATURES="mirror,tls,tls-hostname,stream-images,pinned=$PINNED_REF,runtime-handler=criimage-native,progress-timeout=10s"
+	;;
+1.6.20)
+	CONTAINERD_BIN=${CONTAINERD_BIN:-/usr/bin/containerd}
+	CONFIG_EXTRA=()
+	# 1.6 converts schema 1; it has no StreamImages, no pinned images, no per-handler
+	# snapshotters and no pull progress timeout.
+	DEFAULT_FEATURES="mirror,tls,tls-hostname,schema1"
+	[[ $PULL_PATH == transfer ]] || { echo "gate: PULL_PATH is a 2.x setting" >&2; exit 2; }
+	;;
+*) usage ;;
+esac
+FEATURES=${FEATURES:-$DEFAULT_FEATURES}
+EXPECTATIONS=${EXPECTATIONS:-$ROOT_DIR/suite/expectations/containerd-$VERSION$suffix.yaml}
+if [[ -z ${CRICTL_BIN:-} ]]; then
+	CRICTL_BIN=$PEERS_PREFIX/bin/crictl
+	[[ -x $CRICTL_BIN ]] || CRICTL_BIN=$(command -v crictl || true)
+fi
+
+die() { echo "gate: $*" >&2; exit 1; }
+[[ $(id -u) == 0 ]] || die "containerd needs root: run as root"
+[[ -x $CONTAINERD_BIN ]] || die "no containerd at $CONTAINERD_BIN: run .ci/install-peers.sh"
+[[ -n $CRICTL_BIN && -x $CRICTL_BIN ]] || die "no crictl: run .ci/install-peers.sh"
+actual=$("$CONTAINERD_BIN" --version)
+[[ $actual == *" $VERSION"* || $actual == *" v$VERSION"* ]] || die "$CONTAINERD_BIN is not $VERSION: $actual"
+
+gate_start=$(date +%s.%N)
+TMP=$(mktemp -d /tmp/criimage-gate.XXXXXX)
+HOSTS_MARK="# criimage-gate:$$"
+HOSTS_ADDED=false
+
+cleanup() {
+	local rc=$?
+	set +e
+	if [[ -f $TMP/daemon.env ]]; then
+		bash "$ROOT_DIR/hack/containerd-daemon.sh" stop "$TMP"
+	fi
+	# Unmount anything the daemon left mounted under the temp dir (deepest first).
+	awk -v t="$TMP/" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo | sort -r | while read -r m; do
+		umount -l "$m" || echo "gate: could not unmount $m" >&2
+	done
+	if $HOSTS_ADDED; then
+		# Rewrite in place (no rename): /etc/hosts may be a bind mount.
+		grep -vF "$HOSTS_MARK" /etc/hosts >"$TMP/hosts.new" && cat "$TMP/hosts.new" >/etc/hosts
+		grep -qF "$HOSTS_MARK" /etc/hosts && echo "gate: could not remove the /etc/hosts line '$HOSTS_MARK'" >&2
+	fi
+	rm -rf "$TMP"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$REPORT_DIR"
+if [[ -z ${CRIIMAGE_BIN:-} ]]; then
+	CRIIMAGE_BIN=$TMP/criimage
+	go build -o "$CRIIMAGE_BIN" ./cmd/criimage
+fi
+
+# 2. Config.
+config_args=(containerd --dir "$TMP/cd" --version "$VERSION" --snapshotter "$SNAPSHOTTER" "${CONFIG_EXTRA[@]}")
+[[ $PULL_PATH == local ]] && config_args+=(--local-pull)
+eval "$("$CRIIMAGE_BIN" config "${config_args[@]}")"
+echo "gate: containerd $VERSION ($CONTAINERD_BIN), config $CONTAINERD_CONFIG, snapshotter $SNAPSHOTTER, pull path $PULL_PATH"
+
+# 3. Name resolution for the fixture TLS host.
+if ! getent hosts "$TLS_NAME" | awk '{print $1}' | grep -q '^127\.'; then
+	printf '127.0.0.1 %s %s\n' "$TLS_NAME" "$HOSTS_MARK" >>/etc/hosts
+	HOSTS_ADDED=true
+	echo "gate: added '127.0.0.1 $TLS_NAME' to /etc/hosts (removed on exit)"
+fi
+
+# 4./5. Start, with no way out of loopback, and wait for CRI (bounded).
+{
+	printf 'CONTAINERD_BIN=%q\nCONTAINERD_CONFIG=%q\nCONTAINERD_LOG=%q\n' "$CONTAINERD_BIN" "$CONTAINERD_CONFIG" "$CONTAINERD_LOG"
+	printf 'CONTAINERD_SOCKET=%q\nCONTAINERD_ENDPOINT=%q\nCRICTL_BIN=%q\n' "$CONTAINERD_SOCKET" "$CONTAINERD_ENDPOINT" "$CRICTL_BIN"
+	printf 'READY_TIMEOUT=%q\nNO_PROXY_HOSTS=%q\n' "$READY_TIMEOUT" "localhost,127.0.0.0/8,::1,$TLS_NAME"
+} >"$TMP/daemon.env"
+bash "$ROOT_DIR/hack/containerd-daemon.sh" start "$TMP"
+ready=$(<"$TMP/ready-seconds")
+echo "gate: CRI ready in ${ready}s"
+"$CRICTL_BIN" --config /dev/null --runtime-endpoint "$CONTAINERD_ENDPOINT" version 2>/dev/null | sed 's/^/gate:   /'
+RESTART_CMD="bash $ROOT_DIR/hack/containerd-daemon.sh restart $TMP"
+
+# 6. Smoke check, then the suite.
+result=pass
+CRIIMAGE_CRI_ENDPOINT=$CONTAINERD_ENDPOINT CRIIMAGE_CERTS_DIR=$CONTAINERD_CERTS_DIR \
+	go test -count=1 -run '^TestLiveRuntime$' -v ./registry/runtimeconfig >"$REPORT_DIR/smoke.log" 2>&1 || result=fail
+grep -E '^(=== RUN|--- |\s+live_test.go|ok|FAIL|PASS)' "$REPORT_DIR/smoke.log" | sed 's/^/gate: smoke: /' || true
+[[ $result == pass ]] || { echo "gate: smoke check failed; daemon log tail:" >&2; tail -n 30 "$CONTAINERD_LOG" >&2; }
+
+suite=skipped
+if [[ $result == pass && $GATE_MODE != smoke ]]; then
+	if "$CRIIMAGE_BIN" test --help 2>&1 | grep -q -- '--image-endpoint'; then
+		suite=run
+		test_args=(test --image-endpoint "$CONTAINERD_ENDPOINT" --features "$FEATURES" --features "restart=$RESTART_CMD"
+			--registry-config-dir "$CONTAINERD_CERTS_DIR" --report-dir "$REPORT_DIR")
+		[[ -f $EXPECTATIONS ]] && test_args+=(--expectations "$EXPECTATIONS")
+		echo "gate: criimage ${test_args[*]}"
+		"$CRIIMAGE_BIN" "${test_args[@]}" "$@" || result=fail
+	elif [[ $GATE_MODE == suite ]]; then
+		die "GATE_MODE=suite but 'criimage test' is not available yet"
+	else
+		echo "gate: 'criimage test' is not available yet: smoke check only"
+	fi
+fi
+
+cp "$CONTAINERD_CONFIG" "$REPORT_DIR/config.toml"
+cp "$CONTAINERD_LOG" "$REPORT_DIR/containerd.log"
+wall=$(echo "$(date +%s.%N) - $gate_start" | bc)
+cat >"$REPORT_DIR/gate.json" <<JSON
+{"runtime": "containerd", "version": "$VERSION", "binary_version": "$actual", "snapshotter": "$SNAPSHOTTER",
+ "pull_path": "$PULL_PATH", "features": "$FEATURES", "started": "$(date -u -d "@${gate_start%.*}" +%FT%TZ)",
+ "socket_ready_seconds": $ready, "wall_seconds": $wall, "suite": "$suite", "result": "$result"}
+JSON
+echo "gate: containerd $VERSION: $result (suite $suite) in ${wall}s; report in $REPORT_DIR"
+[[ $result == pass ]]

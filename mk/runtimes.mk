@@ -1,0 +1,28 @@
+# Real runtimes as peers: containerd 2.4.2 and 1.6.20 gates (hack/containerd-gate.sh).
+# Owner: runtimes. Needs root; `make install-peers` first (CI: .ci/install-peers.sh).
+
+CONTAINERD_VERSIONS ?= 2.4.2 1.6.20
+
+.PHONY: install-peers conformance-containerd conformance-containerd-all containerd-smoke lint-scripts results
+
+## install-peers: containerd 1.6.20 + runc (apt), containerd v2.4.2 and crictl v1.37.0 (go install).
+install-peers:
+	bash .ci/install-peers.sh
+
+## conformance-containerd VERSION=2.4.2|1.6.20 [PULL_PATH=local]: the suite against a real containerd.
+conformance-containerd: build
+	@test -n "$(VERSION)" || { echo "usage: make conformance-containerd VERSION=2.4.2|1.6.20"; exit 2; }
+	CRIIMAGE_BIN=$(abspath $(BIN))/criimage bash hack/containerd-gate.sh $(VERSION)
+
+## conformance-containerd-all: every gate, each in turn.
+conformance-containerd-all: build
+	@set -e; for v in $(CONTAINERD_VERSIONS); do CRIIMAGE_BIN=$(abspath $(BIN))/criimage bash hack/containerd-gate.sh $$v; done
+
+## containerd-smoke VERSION=…: only the runtimeconfig smoke check against a real containerd.
+containerd-smoke: build
+	@test -n "$(VERSION)" || { echo "usage: make containerd-smoke VERSION=2.4.2|1.6.20"; exit 2; }
+	GATE_MODE=smoke CRIIMAGE_BIN=$(abspath $(BIN))/criimage bash hack/containerd-gate.sh $(VERSION)
+
+## lint-scripts: shellcheck every script (skipped with a note when shellcheck is missing).
+lint-scripts:
+	@if command -v shellcheck >/dev/null; then shellcheck hack/*.sh .ci/install-peers.sh; else echo "lint-scripts: shellcheck not installed (apt-get install shellcheck)"; fi
