@@ -24,7 +24,7 @@ const registryUnavailable = "RegistryUnavailable"
 // Sentinel causes set by Pull itself.
 var (
 	errNoProgress      = errors.New("no progress")
-	errAllCallersGone  = errors.New("every caller of this pull has gone")
+	errAllCallersGone  = fmt.Errorf("every caller of this pull has gone: %w", context.Canceled)
 	errNoPlatformMatch = errors.New("no manifest for the platform")
 )
 

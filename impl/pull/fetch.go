@@ -49,9 +49,9 @@ func (p *Puller) run(ctx context.Context, f *flight, named reference.Named, scop
 	resolver := docker.NewResolver(docker.ResolverOptions{Hosts: p.registryHosts(ctx, scope, prog)})
 
 	out, err := p.fetch(ctx, resolver, ref, sn)
-	if err != nil && context.Cause(ctx) != nil && !errors.Is(err, context.Cause(ctx)) {
+	if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(err, cause) {
 		// The fetch saw "context canceled"; report why it was cancelled.
-		err = fmt.Errorf("%w (%v)", context.Cause(ctx), err)
+		err = fmt.Errorf("%w; interrupted: %v", cause, err)
 	}
 	return out, err
 }

@@ -121,6 +121,14 @@ type Puller struct {
 
 	mu      sync.Mutex
 	flights map[string]*flight
+
+	hooks hooks // tests only
+}
+
+// hooks let tests order events without sleeping. Nil funcs are skipped.
+type hooks struct {
+	joined   func(waiters int) // a caller joined a flight (under Puller.mu)
+	finished func(err error)   // a flight finished and released what it must (lease on failure)
 }
 
 // New returns a Puller over b.
@@ -213,11 +221,17 @@ func (p *Puller) join(ctx context.Context, key string, run func(context.Context,
 	defer p.mu.Unlock()
 	if f, ok := p.flights[key]; ok {
 		f.waiters++
+		if p.hooks.joined != nil {
+			p.hooks.joined(f.waiters)
+		}
 		return f
 	}
 	fctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	f := &flight{key: key, done: make(chan struct{}), cancel: cancel, waiters: 1}
 	p.flights[key] = f
+	if p.hooks.joined != nil {
+		p.hooks.joined(1)
+	}
 	go func() {
 		out, err := run(fctx, f)
 		cancel(nil)
@@ -235,6 +249,9 @@ func (p *Puller) join(ctx context.Context, key string, run func(context.Context,
 			p.deleteLease(fctx, f.leaseID)
 		}
 		close(f.done)
+		if p.hooks.finished != nil {
+			p.hooks.finished(err)
+		}
 	}()
 	return f
 }
