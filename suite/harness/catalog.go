@@ -18,6 +18,7 @@ func (s *Spec) Catalog() *fixtures.Set {
 		set, err := fixtures.Catalog(fixtures.Options{
 			Seed:       fmt.Sprintf("%s/%s", s.Env.Nonce, s.ID),
 			ForeignURL: s.Env.Reg.ForeignURL(),
+			ManyLayers: 16, // enough for a chain of snapshots, cheap enough for a 60 s suite
 		})
 		ExpectWithOffset(1, err).NotTo(HaveOccurred(), "fixture catalog")
 		s.catalog = set

@@ -78,6 +78,8 @@ func NewEnv(cfg *config.Config) *Env {
 type Shared struct {
 	Endpoint  string `json:"endpoint"`
 	ConfigDir string `json:"configDir,omitempty"`
+	// RuntimeEndpoint is set for an embedded target that serves RuntimeService too.
+	RuntimeEndpoint string `json:"runtimeEndpoint,omitempty"`
 }
 
 // StartTarget runs on process 1 only: it starts the embedded target if there is no endpoint (with
@@ -102,6 +104,7 @@ func (e *Env) StartTarget(ctx context.Context) ([]byte, error) {
 		}
 		e.target = t
 		sh.Endpoint = t.Endpoint()
+		sh.RuntimeEndpoint = t.Endpoint() // the reference also serves RuntimeService Version
 	}
 	return json.Marshal(sh)
 }
@@ -127,6 +130,9 @@ func (e *Env) Setup(ctx context.Context, shared []byte, process int) error {
 	endpoint := sh.Endpoint
 	e.Cfg.ImageEndpoint = endpoint
 	e.Cfg.RegistryConfigDir = sh.ConfigDir
+	if sh.RuntimeEndpoint != "" && e.Cfg.RuntimeEndpoint == "" {
+		e.Cfg.RuntimeEndpoint = sh.RuntimeEndpoint
+	}
 	e.Process = process
 	var b [4]byte
 	_, _ = rand.Read(b[:])

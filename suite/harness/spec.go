@@ -204,6 +204,18 @@ func ExpectPullError(err error, what string) *status.Status {
 // Journal returns the registry requests made since the spec began.
 func (s *Spec) Journal() []journal.Entry { return s.Env.Reg.Journal().Since(s.start) }
 
+// SawSecret reports whether a request of this spec on listener carried secret (a password,
+// token or auth string; the journal keeps only keyed fingerprints).
+func (s *Spec) SawSecret(listener, secret string) bool {
+	fp := s.Env.Reg.Journal().Fingerprint(secret)
+	for _, e := range s.Journal() {
+		if e.Listener == listener && slices.Contains(e.Secrets, fp) {
+			return true
+		}
+	}
+	return false
+}
+
 // Transcript renders the spec's registry requests (secrets only as fingerprints).
 func (s *Spec) Transcript() string { return s.Env.Reg.Journal().Transcript(s.Journal()) }
 

@@ -47,7 +47,7 @@ func (su *suite) authSpecs() {
 				id, err := s.Pull(ctx, ref, userPass())
 				Expect(err).NotTo(HaveOccurred())
 				Expect(s.Status(ctx, ref).GetId()).To(Equal(id))
-				Expect(s.Env.Reg.Journal().SawSecret("plain", harness.FixturePassword)).To(BeTrue(),
+				Expect(s.SawSecret("plain", harness.FixturePassword)).To(BeTrue(),
 					"the registry never saw the password: did the pull authenticate?")
 			})
 
@@ -88,7 +88,7 @@ func (su *suite) authSpecs() {
 				_, err := s.Pull(ctx, ref, &runtime.AuthConfig{IdentityToken: tok})
 				Expect(err).NotTo(HaveOccurred())
 				Expect(s.Status(ctx, ref)).NotTo(BeNil())
-				Expect(s.Env.Reg.Journal().SawSecret("plain", tok)).To(BeTrue(), "the token service never saw the identity token")
+				Expect(s.SawSecret("plain", tok)).To(BeTrue(), "the token service never saw the identity token")
 			})
 
 		su.spec("AUTH-007", "registry_token is sent to the registry as a bearer token",
@@ -146,7 +146,7 @@ func (su *suite) authSpecs() {
 				a := userPass()
 				a.ServerAddress = "https://registry.example.invalid"
 				_, err := s.Pull(ctx, ref, a)
-				Expect(s.Env.Reg.Journal().SawSecret("plain", harness.FixturePassword)).To(BeFalse(),
+				Expect(s.SawSecret("plain", harness.FixturePassword)).To(BeFalse(),
 					"credentials meant for %s reached the fixture registry", a.ServerAddress)
 				authFailed(ctx, s, ref, err, "credentials scoped to another server")
 			})

@@ -15,9 +15,8 @@ import (
 
 // expectNoCredentialAt asserts that listener saw none of the fixture credentials.
 func expectNoCredentialAt(s *harness.Spec, listener string, extra ...string) {
-	j := s.Env.Reg.Journal()
 	for _, sec := range append([]string{harness.FixturePassword, harness.FixtureAuth()}, extra...) {
-		ExpectWithOffset(1, j.SawSecret(listener, sec)).To(BeFalse(), "the %s host received a fixture credential", listener)
+		ExpectWithOffset(1, s.SawSecret(listener, sec)).To(BeFalse(), "the %s host received a fixture credential", listener)
 	}
 	for _, e := range s.Journal() {
 		if e.Listener == listener {
@@ -93,9 +92,8 @@ func (su *suite) leakSpecs() {
 				repo := s.Push(img, "basic", "v1")
 				s.Arm(faults.Rule{Match: faults.Match{Method: "GET", Repo: repo, Kind: "blob"}, Action: faults.Action{Kind: faults.KindRedirectChallenge}})
 				_, err := s.Pull(ctx, s.Ref(repo, "v1"), userPass())
-				j := s.Env.Reg.Journal()
 				AddReportEntry("observed", "pull: "+errString(err)+"; foreign host saw the password: "+
-					yesNo(j.SawSecret("foreign", harness.FixturePassword)))
+					yesNo(s.SawSecret("foreign", harness.FixturePassword)))
 			})
 	})
 }

@@ -1,0 +1,115 @@
+// Package mutants is mutation testing for the conformance suite: a gRPC proxy in front of a
+// correct CRI ImageService (the reference) that injects one named fault at a time, and a runner
+// that runs the suite against each mutant and reports which spec killed it. A mutant the suite
+// does not fail is a gap in the suite.
+//
+// The proxy serves runtime.v1 ImageService plus RuntimeService Version/Status on its own unix
+// socket and forwards to the upstream endpoint; see Start. The catalog of faults is Catalog.
+package mutants
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Mutant names. None is the identity proxy: it must pass everything the reference passes.
+const (
+	None = "none"
+
+	AuthDropAll           = "auth-drop-all"
+	AuthDropRegistryToken = "auth-drop-registry-token"
+	LeakPasswordInError   = "leak-password-in-error"
+	PullDetached          = "pull-detached"
+	RuntimeHandlerIgnored = "runtime-handler-ignored"
+	FailedPullVisible     = "failed-pull-visible"
+
+	RefManifestDigest = "ref-manifest-digest"
+	RefNoSHA256Prefix = "ref-no-sha256-prefix"
+
+	ListEmpty      = "list-empty"
+	ListOmitNewest = "list-omit-newest"
+	ListDuplicate  = "list-duplicate"
+
+	StreamEmptyBatch = "stream-empty-batch"
+	StreamDuplicate  = "stream-duplicate"
+	StreamNoEOF      = "stream-no-eof"
+
+	RemoveUntag          = "remove-untag"
+	RemoveNoop           = "remove-noop"
+	RemoveAbsentNotFound = "remove-absent-notfound"
+
+	StatusAbsentNotFound   = "status-absent-notfound"
+	StatusInfoNotVerbose   = "status-info-not-verbose"
+	StatusInfoInvalidJSON  = "status-info-invalid-json"
+	StatusPrefixWrongImage = "status-prefix-wrong-image"
+	StatusEmptyMatches     = "status-empty-matches"
+	StatusTagCaseFold      = "status-tag-case-fold"
+
+	SizeZero       = "size-zero"
+	UIDAndUsername = "uid-and-username"
+	TagsMissing    = "tags-missing"
+	PinnedIgnored  = "pinned-ignored"
+
+	FsTimestampZero = "fsinfo-timestamp-zero"
+	FsUsedConstant  = "fsinfo-used-constant"
+	FsNoMountpoint  = "fsinfo-no-mountpoint"
+)
+
+// Mutant is one injectable fault.
+type Mutant struct {
+	Name string
+	// Doc says what the mutant gets wrong and which statement it breaks.
+	Doc string
+	// Killers are the spec IDs expected to kill it; the CI subset runs only these.
+	Killers []string
+	// CI marks the mutants of the fast subset (make mutants-ci).
+	CI bool
+}
+
+// Catalog returns every mutant (a fresh slice; None is not in it).
+func Catalog() []Mutant {
+	return []Mutant{
+		{AuthDropAll, "PullImage drops every AuthConfig field (IS-07, IS-33)", []string{"AUTH-002"}, true},
+		{AuthDropRegistryToken, "PullImage drops only AuthConfig.registry_token (IS-33)", []string{"AUTH-007"}, true},
+		{LeakPasswordInError, "a failed PullImage appends the request's secret (password, auth, tokens) to its error message", []string{"AUTH-008", "LEAK-001"}, true},
+		{PullDetached, "PullImage runs upstream on a context detached from the client's: a client cancel never reaches the registry", []string{"CANCEL-001"}, true},
+		{RuntimeHandlerIgnored, "ImageSpec.runtime_handler is stripped, so an unknown handler is accepted (IS-16)", []string{"RH-001"}, false},
+		{FailedPullVisible, "a failed PullImage leaves a fabricated image for the reference in ImageStatus and ListImages", []string{"AUTH-001", "FAIL-001"}, true},
+		{RefManifestDigest, "image_ref is the manifest digest, not the image ID that Image.id carries (IS-25, IS-35)", []string{"PULL-001"}, true},
+		{RefNoSHA256Prefix, "image_ref is the ID without its sha256: prefix while Image.id keeps it (IS-25)", []string{"PULL-001"}, false},
+		{ListEmpty, "ListImages returns no images (IS-01)", []string{"PULL-001", "LIST-001"}, true},
+		{ListOmitNewest, "ListImages omits the most recently pulled image (IS-01)", []string{"PULL-001", "LIST-001"}, true},
+		{ListDuplicate, "ListImages lists every image twice (IS-01)", []string{"PULL-005", "LIST-002"}, false},
+		{StreamEmptyBatch, "StreamImages sends an empty message before the images (IS-02)", []string{"LIST-003"}, true},
+		{StreamDuplicate, "StreamImages sends the first image again in a last message (IS-03)", []string{"LIST-003"}, true},
+		{StreamNoEOF, "StreamImages never closes the stream after the last item; it holds it until the client gives up (IS-04)", []string{"LIST-003"}, true},
+		{RemoveUntag, "RemoveImage by tag removes only that tag; the image keeps its other tags (IS-09)", []string{"RM-001"}, true},
+		{RemoveNoop, "RemoveImage answers OK and removes nothing (IS-10)", []string{"PULL-006", "RM-004"}, false},
+		{RemoveAbsentNotFound, "RemoveImage of an absent image answers NotFound (IS-08)", []string{"RM-002"}, true},
+		{StatusAbsentNotFound, "ImageStatus of an absent image answers NotFound instead of a nil image (IS-06)", []string{"REF-004"}, true},
+		{StatusInfoNotVerbose, "ImageStatus returns info even when verbose is false (IS-32)", []string{"STATUS-001"}, true},
+		{StatusInfoInvalidJSON, "verbose ImageStatus info values are not JSON (IS-32)", []string{"STATUS-001"}, false},
+		{StatusPrefixWrongImage, "ImageStatus by a truncated ID (4..63 hex) returns another image (IS-25)", []string{"REF-011"}, true},
+		{StatusEmptyMatches, "ImageStatus(\"\") returns an image (the first listed) (IS-06)", []string{"REF-009"}, true},
+		{StatusTagCaseFold, "ImageStatus matches tags case-insensitively (IS-26)", []string{"REF-007"}, false},
+		{SizeZero, "Image.size is 0 in ImageStatus, ListImages and StreamImages (IS-27, CV-03)", []string{"PULL-003"}, true},
+		{UIDAndUsername, "Image.uid and Image.username are both set whenever one is (IS-28)", []string{"STATUS-003"}, true},
+		{TagsMissing, "Image.repo_tags is empty (IS-26)", []string{"PULL-002", "LIST-001"}, false},
+		{PinnedIgnored, "Image.pinned is always false (IS-30)", []string{"STATUS-004"}, true},
+		{FsTimestampZero, "ImageFsInfo timestamps are 0 (IS-38)", []string{"FS-001"}, true},
+		{FsUsedConstant, "ImageFsInfo used_bytes never changes from its first answer (IS-39, IS-10)", []string{"FS-002"}, true},
+		{FsNoMountpoint, "ImageFsInfo has no fs_id (IS-37)", []string{"FS-001"}, false},
+	}
+}
+
+// Lookup returns the named mutant; None is valid and has no killers.
+func Lookup(name string) (Mutant, error) {
+	if name == None {
+		return Mutant{Name: None, Doc: "identity proxy"}, nil
+	}
+	i := slices.IndexFunc(Catalog(), func(m Mutant) bool { return m.Name == name })
+	if i < 0 {
+		return Mutant{}, fmt.Errorf("mutants: unknown mutant %q", name)
+	}
+	return Catalog()[i], nil
+}

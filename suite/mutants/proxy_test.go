@@ -1,0 +1,429 @@
+package mutants_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/criimage/criimage/fixtures"
+	"github.com/criimage/criimage/registry/faults"
+	"github.com/criimage/criimage/suite/config"
+	"github.com/criimage/criimage/suite/harness"
+	"github.com/criimage/criimage/suite/mutants"
+)
+
+// check shows that a mutant changes an answer: good is the identity proxy, bad the mutant, both
+// in front of the same reference.
+type check func(t *testing.T, e *env, good, bad runtime.ImageServiceClient)
+
+func userPass() *runtime.AuthConfig {
+	return &runtime.AuthConfig{Username: harness.FixtureUser, Password: harness.FixturePassword}
+}
+
+// withStatus pulls fresh content through good and returns what good and bad report for it.
+func withStatus(t *testing.T, e *env, good, bad runtime.ImageServiceClient) (ref string, g, b *runtime.Image) {
+	_, _, ref = e.unique(t, "anon", "v1")
+	mustPull(t, good, ref)
+	return ref, mustStatus(t, good, ref), mustStatus(t, bad, ref)
+}
+
+func checks() map[string]check {
+	return map[string]check{
+		mutants.AuthDropAll: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			_, _, ref := e.unique(t, "basic", "v1")
+			if _, err := pull(context.Background(), bad, ref, userPass()); err == nil {
+				t.Fatal("the mutant pulled a Basic-auth image")
+			}
+			if _, err := pull(context.Background(), good, ref, userPass()); err != nil {
+				t.Fatal(err)
+			}
+		},
+		mutants.AuthDropRegistryToken: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			_, repo, ref := e.unique(t, "regtoken", "v1")
+			a := &runtime.AuthConfig{RegistryToken: e.reg.Auth().IssueRegistryToken("repository:" + repo + ":pull")}
+			if _, err := pull(context.Background(), bad, ref, a); err == nil {
+				t.Fatal("the mutant pulled with a registry token it dropped")
+			}
+			if _, err := pull(context.Background(), good, ref, a); err != nil {
+				t.Fatal(err)
+			}
+		},
+		mutants.LeakPasswordInError: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			_, _, ref := e.unique(t, "basic", "v1")
+			a := &runtime.AuthConfig{Username: harness.FixtureUser, Password: "criimage-wrong-password"}
+			_, gerr := pull(context.Background(), good, ref, a)
+			_, berr := pull(context.Background(), bad, ref, a)
+			if gerr == nil || berr == nil {
+				t.Fatalf("wrong password pulled: %v / %v", gerr, berr)
+			}
+			if strings.Contains(gerr.Error(), a.Password) || !strings.Contains(berr.Error(), a.Password) {
+				t.Fatalf("good %q, bad %q", gerr, berr)
+			}
+		},
+		mutants.PullDetached: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			for _, c := range []struct {
+				name     string
+				cli      runtime.ImageServiceClient
+				detached bool
+			}{{"identity", good, false}, {"mutant", bad, true}} {
+				img := fixtures.Unique(t.Name()+c.name, 2, 1024)
+				repo := fmt.Sprintf("anon/mt-detached-%s-%d", c.name, time.Now().UnixNano())
+				if err := img.Push(e.reg, repo, "v1"); err != nil {
+					t.Fatal(err)
+				}
+				ref := e.reg.PlainHost() + "/" + repo + ":v1"
+				g := e.reg.Gates().Arm(faults.Match{Method: "GET", Repo: repo, Kind: "blob", Digest: img.Layers[1]})
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan error, 1)
+				go func() { _, err := pull(ctx, c.cli, ref, nil); done <- err }()
+				wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
+				if err := g.Wait(wctx); err != nil {
+					t.Fatal(err)
+				}
+				cancel()
+				if err := <-done; status.Code(err) != codes.Canceled {
+					t.Fatalf("%s: pull after cancel: %v", c.name, err)
+				}
+				if !c.detached {
+					select {
+					case <-g.ClientGone():
+					case <-wctx.Done():
+						t.Fatal("identity: the cancel never reached the registry")
+					}
+					g.Release()
+					wcancel()
+					continue
+				}
+				// The mutant's pull goes on: released, it completes without its client.
+				g.Release()
+				tick := time.NewTicker(20 * time.Millisecond)
+				for mustStatus(t, good, ref) == nil {
+					select {
+					case <-tick.C:
+					case <-wctx.Done():
+						t.Fatal("mutant: the detached pull never completed")
+					}
+				}
+				tick.Stop()
+				wcancel()
+			}
+		},
+		mutants.RuntimeHandlerIgnored: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			_, _, ref := e.unique(t, "anon", "v1")
+			req := &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: ref, RuntimeHandler: "criimage-no-such-handler"}}
+			if _, err := good.PullImage(context.Background(), req); status.Code(err) != codes.InvalidArgument {
+				t.Fatalf("identity: unknown handler: %v", err)
+			}
+			if _, err := bad.PullImage(context.Background(), req); err != nil {
+				t.Fatalf("mutant: unknown handler: %v", err)
+			}
+		},
+		mutants.FailedPullVisible: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			_, repo, _ := e.unique(t, "anon", "v1")
+			ref := e.reg.PlainHost() + "/" + repo + ":nosuchtag"
+			if _, err := pull(context.Background(), bad, ref, nil); err == nil {
+				t.Fatal("pulled a missing tag")
+			}
+			if mustStatus(t, good, ref) != nil || mustStatus(t, bad, ref) == nil || findRef(list(t, bad), ref) == nil {
+				t.Fatal("the mutant does not show the failed reference")
+			}
+		},
+		mutants.RefManifestDigest: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			img, _, ref := e.unique(t, "anon", "v1")
+			id := mustPull(t, bad, ref)
+			if id != img.Digest.String() || mustStatus(t, good, ref).GetId() != img.ID {
+				t.Fatalf("image_ref %s, manifest %s", id, img.Digest)
+			}
+		},
+		mutants.RefNoSHA256Prefix: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			img, _, ref := e.unique(t, "anon", "v1")
+			if id := mustPull(t, bad, ref); id != strings.TrimPrefix(img.ID, "sha256:") || mustStatus(t, bad, ref).GetId() != img.ID {
+				t.Fatalf("image_ref %s", id)
+			}
+		},
+		mutants.ListEmpty: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			_, _, ref := e.unique(t, "anon", "v1")
+			mustPull(t, good, ref)
+			if len(list(t, good)) == 0 || len(list(t, bad)) != 0 {
+				t.Fatal("lists")
+			}
+		},
+		mutants.ListOmitNewest: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			_, _, a := e.unique(t, "anon", "a")
+			_, _, b := e.unique(t, "anon", "b")
+			mustPull(t, bad, a)
+			mustPull(t, bad, b)
+			l := list(t, bad)
+			if findRef(l, a) == nil || findRef(l, b) != nil || findRef(list(t, good), b) == nil {
+				t.Fatal("the newest image is listed")
+			}
+		},
+		mutants.ListDuplicate: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			_, _, ref := e.unique(t, "anon", "v1")
+			mustPull(t, good, ref)
+			if g, b := len(list(t, good)), len(list(t, bad)); b != 2*g {
+				t.Fatalf("listed %d vs %d", g, b)
+			}
+		},
+		mutants.StreamEmptyBatch: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			_, _, ref := e.unique(t, "anon", "v1")
+			mustPull(t, good, ref)
+			gb, err := streamed(context.Background(), good)
+			if err != nil || len(gb) == 0 || len(gb[0]) == 0 {
+				t.Fatalf("identity stream %v: %v", gb, err)
+			}
+			bb, err := streamed(context.Background(), bad)
+			if err != nil || len(bb) != len(gb)+1 || len(bb[0]) != 0 {
+				t.Fatalf("mutant stream %d batches, first %d: %v", len(bb), len(bb[0]), err)
+			}
+		},
+		mutants.StreamDuplicate: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			_, _, ref := e.unique(t, "anon", "v1")
+			mustPull(t, good, ref)
+			bb, err := streamed(context.Background(), bad)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen := map[string]bool{}
+			dup := false
+			for _, b := range bb {
+				for _, img := range b {
+					dup = dup || seen[img.GetId()]
+					seen[img.GetId()] = true
+				}
+			}
+			if !dup {
+				t.Fatal("no duplicate")
+			}
+		},
+		mutants.StreamNoEOF: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			_, _, ref := e.unique(t, "anon", "v1")
+			mustPull(t, good, ref)
+			if _, err := streamed(context.Background(), good); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			bb, err := streamed(ctx, bad)
+			if status.Code(err) != codes.DeadlineExceeded || len(bb) == 0 {
+				t.Fatalf("mutant stream: %d batches, %v", len(bb), err)
+			}
+		},
+		mutants.RemoveUntag: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			img, repo, v1 := e.unique(t, "anon", "v1")
+			if err := img.Push(e.reg, repo, "v2"); err != nil {
+				t.Fatal(err)
+			}
+			v2 := e.reg.PlainHost() + "/" + repo + ":v2"
+			mustPull(t, good, v1)
+			mustPull(t, good, v2)
+			if err := remove(context.Background(), bad, v1); err != nil {
+				t.Fatal(err)
+			}
+			if mustStatus(t, good, v1) != nil || mustStatus(t, good, v2).GetId() != img.ID {
+				t.Fatal("not untagged")
+			}
+		},
+		mutants.RemoveNoop: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			_, _, ref := e.unique(t, "anon", "v1")
+			mustPull(t, good, ref)
+			if err := remove(context.Background(), bad, ref); err != nil || mustStatus(t, good, ref) == nil {
+				t.Fatalf("removed: %v", err)
+			}
+		},
+		mutants.RemoveAbsentNotFound: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			ref := e.reg.PlainHost() + "/anon/never:v1"
+			if err := remove(context.Background(), good, ref); err != nil {
+				t.Fatal(err)
+			}
+			if err := remove(context.Background(), bad, ref); status.Code(err) != codes.NotFound {
+				t.Fatalf("mutant: %v", err)
+			}
+		},
+		mutants.StatusAbsentNotFound: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			ref := e.reg.PlainHost() + "/anon/never:v1"
+			if mustStatus(t, good, ref) != nil {
+				t.Fatal("present")
+			}
+			if _, err := statusOf(context.Background(), bad, ref, false); status.Code(err) != codes.NotFound {
+				t.Fatalf("mutant: %v", err)
+			}
+		},
+		mutants.StatusInfoNotVerbose: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			ref, _, _ := withStatus(t, e, good, bad)
+			g, _ := statusOf(context.Background(), good, ref, false)
+			b, _ := statusOf(context.Background(), bad, ref, false)
+			if len(g.GetInfo()) != 0 || len(b.GetInfo()) == 0 {
+				t.Fatalf("info %v / %v", g.GetInfo(), b.GetInfo())
+			}
+		},
+		mutants.StatusInfoInvalidJSON: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			ref, _, _ := withStatus(t, e, good, bad)
+			g, _ := statusOf(context.Background(), good, ref, true)
+			b, _ := statusOf(context.Background(), bad, ref, true)
+			if !json.Valid([]byte(g.GetInfo()["info"])) || json.Valid([]byte(b.GetInfo()["info"])) {
+				t.Fatal("info validity unchanged")
+			}
+		},
+		mutants.StatusPrefixWrongImage: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			_, _, a := e.unique(t, "anon", "a")
+			_, _, b := e.unique(t, "anon", "b")
+			id := mustPull(t, good, a)
+			mustPull(t, good, b)
+			short := strings.TrimPrefix(id, "sha256:")[:12]
+			if mustStatus(t, good, short).GetId() != id {
+				t.Fatal("identity: prefix lookup")
+			}
+			if got := mustStatus(t, bad, short); got == nil || got.GetId() == id {
+				t.Fatalf("mutant: prefix lookup gave %v", got)
+			}
+		},
+		mutants.StatusEmptyMatches: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			_, _, ref := e.unique(t, "anon", "v1")
+			mustPull(t, good, ref)
+			if resp, err := statusOf(context.Background(), good, "", false); err == nil && resp.GetImage() != nil {
+				t.Fatal("identity matched \"\"")
+			}
+			if mustStatus(t, bad, "") == nil {
+				t.Fatal("mutant did not match \"\"")
+			}
+		},
+		mutants.StatusTagCaseFold: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			_, _, ref := e.unique(t, "anon", "MixedCase")
+			mustPull(t, good, ref)
+			lower := strings.TrimSuffix(ref, "MixedCase") + "mixedcase"
+			if mustStatus(t, good, lower) != nil || mustStatus(t, bad, lower) == nil {
+				t.Fatal("case folding unchanged")
+			}
+		},
+		mutants.SizeZero: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			ref, g, b := withStatus(t, e, good, bad)
+			if g.GetSize() == 0 || b.GetSize() != 0 || findRef(list(t, bad), ref).GetSize() != 0 {
+				t.Fatal("size")
+			}
+		},
+		mutants.UIDAndUsername: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			set, err := fixtures.Catalog(fixtures.Options{Seed: t.Name(), ForeignURL: e.reg.ForeignURL()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range []string{fixtures.NameUser1000, fixtures.NameUserNobody} {
+				img := set.MustImage(name)
+				repo := fmt.Sprintf("anon/mt-user-%d", time.Now().UnixNano())
+				if err := img.Push(e.reg, repo, "v1"); err != nil {
+					t.Fatal(err)
+				}
+				ref := e.reg.PlainHost() + "/" + repo + ":v1"
+				mustPull(t, good, ref)
+				g, b := mustStatus(t, good, ref), mustStatus(t, bad, ref)
+				if (g.GetUid() != nil) == (g.GetUsername() != "") || b.GetUid() == nil || b.GetUsername() == "" {
+					t.Fatalf("%s: identity %v/%q, mutant %v/%q", name, g.GetUid(), g.GetUsername(), b.GetUid(), b.GetUsername())
+				}
+			}
+		},
+		mutants.TagsMissing: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			_, g, b := withStatus(t, e, good, bad)
+			if len(g.GetRepoTags()) == 0 || len(b.GetRepoTags()) != 0 {
+				t.Fatal("tags")
+			}
+		},
+		mutants.PinnedIgnored: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			pinned := config.Reference().Pinned
+			repo, tag, ok := harness.DockerLibraryRef(pinned)
+			if !ok {
+				t.Fatalf("pinned %s", pinned)
+			}
+			if err := fixtures.Unique(t.Name(), 1, 128).Push(e.reg, repo, tag); err != nil {
+				t.Fatal(err)
+			}
+			mustPull(t, good, pinned)
+			defer remove(context.Background(), good, pinned)
+			if !mustStatus(t, good, pinned).GetPinned() || mustStatus(t, bad, pinned).GetPinned() {
+				t.Fatal("pinned unchanged")
+			}
+		},
+		mutants.FsTimestampZero: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			if fsUsed(t, good).GetTimestamp() == 0 || fsUsed(t, bad).GetTimestamp() != 0 {
+				t.Fatal("timestamp")
+			}
+		},
+		mutants.FsNoMountpoint: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			if fsUsed(t, good).GetFsId().GetMountpoint() == "" || fsUsed(t, bad).GetFsId() != nil {
+				t.Fatal("fs_id")
+			}
+		},
+		mutants.FsUsedConstant: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			g0, b0 := fsUsed(t, good).GetUsedBytes().GetValue(), fsUsed(t, bad).GetUsedBytes().GetValue()
+			_, _, ref := e.unique(t, "anon", "v1")
+			mustPull(t, good, ref)
+			g1, b1 := fsUsed(t, good).GetUsedBytes().GetValue(), fsUsed(t, bad).GetUsedBytes().GetValue()
+			if g1 <= g0 || b1 != b0 {
+				t.Fatalf("identity %d→%d, mutant %d→%d", g0, g1, b0, b1)
+			}
+		},
+	}
+}
+
+// TestProxy shows, against the real reference, that the identity proxy forwards and that every
+// mutant in the catalog changes an answer the way it claims.
+func TestProxy(t *testing.T) {
+	e := newEnv(t)
+	good := e.client(t, mutants.None)
+	cs := checks()
+	for _, m := range mutants.Catalog() {
+		t.Run(m.Name, func(t *testing.T) {
+			c, ok := cs[m.Name]
+			if !ok {
+				t.Fatalf("mutant %s has no proxy test", m.Name)
+			}
+			c(t, e, good, e.client(t, m.Name))
+		})
+	}
+}
+
+func TestIdentityForwards(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(t, mutants.None)
+	img, repo, ref := e.unique(t, "basic", "v1")
+	id, err := pull(context.Background(), c, ref, userPass())
+	if err != nil || id != img.ID {
+		t.Fatalf("pull: %s %v", id, err)
+	}
+	st := mustStatus(t, c, ref)
+	if st.GetId() != id || st.GetSize() == 0 || findRef(list(t, c), ref) == nil {
+		t.Fatalf("status %v", st)
+	}
+	bb, err := streamed(context.Background(), c)
+	if err != nil || len(bb) != 1 || len(bb[0]) != 1 {
+		t.Fatalf("stream %v %v", bb, err)
+	}
+	if err := remove(context.Background(), c, e.reg.PlainHost()+"/"+repo+"@"+img.Digest.String()); err != nil {
+		t.Fatal(err)
+	}
+	if mustStatus(t, c, ref) != nil || len(list(t, c)) != 0 {
+		t.Fatal("not removed")
+	}
+}
+
+func TestCatalog(t *testing.T) {
+	seen := map[string]bool{}
+	for _, m := range mutants.Catalog() {
+		if seen[m.Name] || m.Name == mutants.None || m.Doc == "" || len(m.Killers) == 0 {
+			t.Errorf("bad catalog entry %+v", m)
+		}
+		seen[m.Name] = true
+	}
+	if len(seen) < 15 {
+		t.Errorf("%d mutants, want at least 15", len(seen))
+	}
+	if _, err := mutants.Start(context.Background(), "unix:///nonexistent", "no-such-mutant"); err == nil {
+		t.Error("unknown mutant accepted")
+	}
+}
