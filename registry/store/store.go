@@ -10,6 +10,7 @@ package store
 
 import (
 	"crypto/rand"
+	_ "crypto/sha512" // sha512 digests (OCI image-spec registers both algorithms)
 	"encoding/hex"
 	"errors"
 	"fmt"
