@@ -120,11 +120,17 @@ func (s *Spec) PullSpec(ctx context.Context, spec *runtime.ImageSpec, auth *runt
 	return resp.GetImageRef(), nil
 }
 
-// MustPull pulls anonymously and fails the spec on error or an empty image_ref (CV-04).
+// MustPull pulls anonymously and fails the spec on error, on an empty image_ref (CV-04), or if
+// ImageStatus does not then show the image under that image_ref: no spec builds on a pull that
+// only claimed success.
 func (s *Spec) MustPull(ctx context.Context, ref string) string {
 	id, err := s.Pull(ctx, ref, nil)
 	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "PullImage %s", ref)
 	ExpectWithOffset(1, id).NotTo(BeEmpty(), "PullImage %s returned an empty image_ref (CV-04)", ref)
+	st, err := s.StatusFull(ctx, ref, false)
+	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "ImageStatus %s after PullImage", ref)
+	ExpectWithOffset(1, st.GetImage()).NotTo(BeNil(), "ImageStatus(%s) right after PullImage returned", ref)
+	ExpectWithOffset(1, st.GetImage().GetId()).To(Equal(id), "ImageStatus(%s).id must be PullImage's image_ref (IS-25)", ref)
 	return id
 }
 
@@ -203,6 +209,17 @@ func ExpectPullError(err error, what string) *status.Status {
 
 // Journal returns the registry requests made since the spec began.
 func (s *Spec) Journal() []journal.Entry { return s.Env.Reg.Journal().Since(s.start) }
+
+// ExpectFetchedFrom asserts that the target asked the registry for repo's manifest during this
+// spec (a pull that reports success without contacting the registry checks nothing).
+func (s *Spec) ExpectFetchedFrom(repo string) {
+	for _, e := range s.Journal() {
+		if e.Repo == repo && e.Kind == "manifest" {
+			return
+		}
+	}
+	Fail(fmt.Sprintf("the target never requested a manifest of %s from the fixture registry", repo))
+}
 
 // SawSecret reports whether a request of this spec on listener carried secret (a password,
 // token or auth string; the journal keeps only keyed fingerprints).

@@ -35,6 +35,7 @@ const (
 	Informational   = "informational"
 	ExpectedFailure = "expected-failure"
 	Skipped         = "skipped"
+	NotRun          = "not-run" // filtered out (focus, skip, label filter)
 )
 
 var idRE = regexp.MustCompile(`^\[([A-Z]+-[0-9]{3})\]`)
@@ -63,6 +64,8 @@ func Outcome(sr types.SpecReport) string {
 			return Unsupported
 		case strings.HasPrefix(msg, ExpectedFailurePrefix):
 			return ExpectedFailure
+		case msg == "":
+			return NotRun
 		}
 		return Skipped
 	case sr.State == types.SpecStatePending:
@@ -130,7 +133,7 @@ func Rows(r types.Report) []Row {
 func Outcomes(rows []Row) map[string]string {
 	m := map[string]string{}
 	for _, r := range rows {
-		if r.ID != "SUITE" {
+		if r.ID != "SUITE" && r.Outcome != NotRun {
 			m[r.ID] = r.Outcome
 		}
 	}
@@ -168,7 +171,7 @@ func Markdown(r types.Report, exp *expectations.File) string {
 		counts[row.Outcome]++
 	}
 	b.WriteString("| outcome | specs |\n|---|---|\n")
-	for _, o := range []string{Passed, Failed, Unsupported, Informational, ExpectedFailure, Skipped} {
+	for _, o := range []string{Passed, Failed, Unsupported, Informational, ExpectedFailure, Skipped, NotRun} {
 		fmt.Fprintf(&b, "| %s | %d |\n", o, counts[o])
 	}
 	if exp != nil {
@@ -180,6 +183,9 @@ func Markdown(r types.Report, exp *expectations.File) string {
 	areas := map[string][]Row{}
 	var names []string
 	for _, row := range rows {
+		if row.Outcome == NotRun {
+			continue
+		}
 		if _, ok := areas[row.Area]; !ok {
 			names = append(names, row.Area)
 		}

@@ -93,6 +93,8 @@ func (su *suite) cancelSpecs() {
 				// Total time ≈ 2×d, but bytes arrive every d/6.
 				r := <-s.PullAsync(ctx, ref, nil)
 				Expect(r.Err).NotTo(HaveOccurred(), "a pull that makes progress every %s was cancelled (progress timeout %s)", d/6, d)
+				Expect(s.Env.Reg.Journal().BlobGets(repo, img.Layers[0])).To(BeNumerically(">=", 1), "the dripped layer was never fetched")
+				Expect(s.Status(ctx, ref).GetId()).To(Equal(r.ImageRef))
 			})
 	})
 }

@@ -26,13 +26,17 @@ func (su *suite) preflight() {
 
 		su.spec("PRE-002", "the target can pull from the fixture registry's plain-HTTP loopback listener",
 			Meta{}, func(ctx context.Context, s *harness.Spec) {
-				_, ref := s.PushUnique("v1")
+				img := s.Unique(1, 256)
+				repo := s.Push(img, "anon", "v1")
+				ref := s.Ref(repo, "v1")
 				_, err := s.Pull(ctx, ref, nil)
 				Expect(err).NotTo(HaveOccurred(), fmt.Sprintf(
 					"the target could not pull %s from the fixture registry (http://%s). Configure the target to "+
 						"allow plain HTTP to 127.0.0.1 (containerd: the default for loopback hosts, or a hosts.toml with "+
 						"server = \"http://%s\"; CRI-O: a registries.conf entry with insecure = true — `criimage config` "+
 						"writes both) and check that the target can connect to 127.0.0.1", ref, s.Env.Reg.PlainHost(), s.Env.Reg.PlainHost()))
+				s.ExpectFetchedFrom(repo)
+				Expect(s.Status(ctx, ref)).NotTo(BeNil(), "ImageStatus(%s) after a successful pull", ref)
 			})
 
 		su.spec("PRE-003", "the runtime endpoint, if given, answers Version",
@@ -75,6 +79,8 @@ func (su *suite) preflight() {
 					"point docker.io at http://%s (containerd: --registry-config-dir DIR with config_path = DIR, "+
 					"which the suite fills; CRI-O: a [[registry]] mirror in registries.conf, see `criimage config`)",
 					ref, s.Env.Reg.PlainHost()))
+				s.ExpectFetchedFrom(repo)
+				Expect(s.Status(ctx, ref)).NotTo(BeNil(), "ImageStatus(%s) after a successful pull", ref)
 			})
 	})
 }

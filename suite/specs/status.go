@@ -36,6 +36,7 @@ func (su *suite) statusSpecs() {
 				Expect(img.User).To(BeEmpty(), "fixture")
 				s.MustPull(ctx, ref)
 				st := s.Status(ctx, ref)
+				Expect(st).NotTo(BeNil())
 				Expect(st.GetUid()).To(BeNil())
 				Expect(st.GetUsername()).To(BeEmpty())
 			})
