@@ -97,7 +97,7 @@ func (p *Puller) fetch(ctx context.Context, resolver remotes.Resolver, ref, sn s
 	cs := p.b.Content
 	target := desc
 	if isSchema1(desc.MediaType) {
-		if desc, err = p.convertSchema1(ctx, fetcher, desc); err != nil {
+		if target, desc, err = p.convertSchema1(ctx, fetcher, desc); err != nil {
 			return outcome{}, err
 		}
 	}
@@ -180,8 +180,8 @@ func (p *Puller) fetch(ctx context.Context, resolver remotes.Resolver, ref, sn s
 	}
 	out.content = append([]ocispec.Descriptor{target}, seen...)
 	out.size = target.Size + m.Config.Size
-	if target.Digest != out.manifest.Digest && !isSchema1(target.MediaType) {
-		out.size += out.manifest.Size // an index: count the chosen manifest too
+	if target.Digest != out.manifest.Digest {
+		out.size += out.manifest.Size // an index or schema 1: count the chosen manifest too
 	}
 	out.content = append(out.content, out.manifest, m.Config)
 	for _, l := range m.Layers {

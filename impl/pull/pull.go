@@ -95,7 +95,7 @@ type Result struct {
 	Target   ocispec.Descriptor // what the reference resolved to (manifest or index): RepoDigest
 	Manifest ocispec.Descriptor // the platform manifest chosen
 	Config   ocispec.Descriptor // image config: ID = Config.Digest.String()
-	Size     int64              // target (+ chosen manifest if an index) + config + layers, compressed
+	Size     int64              // target (+ chosen manifest if an index or schema 1) + config + layers, compressed
 	// Done ends this caller's lease. Call it after the image records exist (they then hold the
 	// content); without records, GC reclaims everything the pull brought in. Idempotent.
 	Done func(context.Context) error
