@@ -99,7 +99,7 @@ func Run(ctx context.Context, opts RunOptions) (*Outcome, error) {
 	out.Skipped = out.Baseline.Failed
 	if opts.Progress != nil {
 		fmt.Fprintf(opts.Progress, "baseline: %d specs ran, %d fail against the identity proxy and are excluded: %s (%s)\n",
-			out.Baseline.Ran, len(out.Skipped), strings.Join(out.Skipped, " "), out.Baseline.Duration.Round(time.Second))
+			out.Baseline.Ran, len(out.Skipped), strings.Join(out.Skipped, " "), out.Baseline.Duration.Round(100*time.Millisecond))
 	}
 
 	out.Results = make([]Result, len(opts.Mutants))
@@ -120,7 +120,7 @@ func Run(ctx context.Context, opts RunOptions) (*Outcome, error) {
 			out.Results[i] = r
 			if opts.Progress != nil {
 				mu.Lock()
-				fmt.Fprintf(opts.Progress, "%-26s %s (%s)\n", m.Name, verdict(r), r.Duration.Round(time.Second))
+				fmt.Fprintf(opts.Progress, "%-26s %s (%s)\n", m.Name, verdict(r), r.Duration.Round(100*time.Millisecond))
 				mu.Unlock()
 			}
 		}()
@@ -152,11 +152,11 @@ func idsRegexp(ids []string) string {
 
 // runOne starts a target and a proxy for m, runs the suite binary against the proxy and reads its
 // ginkgo JSON report.
-func runOne(ctx context.Context, opts RunOptions, m Mutant, focus, skip []string, failFast bool) Result {
+func runOne(ctx context.Context, opts RunOptions, m Mutant, focus, skip []string, failFast bool) (r Result) {
 	start := time.Now()
-	r := Result{Mutant: m, Dir: filepath.Join(opts.WorkDir, m.Name)}
+	r = Result{Mutant: m, Dir: filepath.Join(opts.WorkDir, m.Name)}
 	defer func() { r.Duration = time.Since(start) }()
-	fail := func(err error) Result { r.Err = err; r.Duration = time.Since(start); return r }
+	fail := func(err error) Result { r.Err = err; return r }
 	if err := os.MkdirAll(r.Dir, 0o755); err != nil {
 		return fail(err)
 	}
@@ -291,7 +291,7 @@ func (o *Outcome) WriteTable(w io.Writer) {
 		if r.Err != nil {
 			by = strings.ReplaceAll(r.Err.Error(), "|", "/")
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", r.Mutant.Name, k, by, strings.Join(r.Mutant.Killers, " "), r.Duration.Round(time.Second))
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", r.Mutant.Name, k, by, strings.Join(r.Mutant.Killers, " "), r.Duration.Round(100*time.Millisecond))
 	}
 	killed := len(o.Results) - len(o.Survivors())
 	fmt.Fprintf(w, "\n%d/%d mutants killed in %s.\n", killed, len(o.Results), o.Duration.Round(time.Second))
