@@ -137,7 +137,8 @@ grep -E '^(=== RUN|--- |\s+live_test.go|ok|FAIL|PASS)' "$REPORT_DIR/smoke.log" |
 
 suite=skipped
 if [[ $result == pass && $GATE_MODE != smoke ]]; then
-	if "$CRIIMAGE_BIN" test --help 2>&1 | grep -q -- '--image-endpoint'; then
+	test_help=$("$CRIIMAGE_BIN" test --help 2>&1 || true)
+	if [[ $test_help == *--image-endpoint* ]]; then
 		suite=run
 		test_args=(test --image-endpoint "$CONTAINERD_ENDPOINT" --features "$FEATURES" --features "restart=$RESTART_CMD"
 			--registry-config-dir "$CONTAINERD_CERTS_DIR" --report-dir "$REPORT_DIR")
