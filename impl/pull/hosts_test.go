@@ -1,0 +1,147 @@
+package pull
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/criimage/criimage/registry"
+	"github.com/criimage/criimage/registry/faults"
+)
+
+// writeHosts writes root/<dir>/hosts.toml (and ca.crt when ca is set).
+func writeHosts(t *testing.T, root, dir, toml string, ca []byte) string {
+	t.Helper()
+	d := filepath.Join(root, dir)
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if ca != nil {
+		if err := os.WriteFile(filepath.Join(d, "ca.crt"), ca, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(d, "hosts.toml"), []byte(toml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestHostsTLSWithCA(t *testing.T) {
+	empty, root := t.TempDir(), t.TempDir()
+	e := newEnv(t, Options{HostsDirs: []string{empty, root}}) // the second root has it
+	tlsAddr := e.reg.TLSAddr()
+	writeHosts(t, root, tlsAddr, fmt.Sprintf("server = %q\n[host.%q]\n  ca = \"ca.crt\"\n", "https://"+tlsAddr, "https://"+tlsAddr), e.reg.CAPEM())
+	img := buildImage(t, true, linuxAMD64, map[string]string{"tls": "1"})
+	e.push("token/tls", "v1", img)
+	creds := &runtime.AuthConfig{Username: user, Password: pass}
+	res, err := e.p.Pull(e.ctx, Request{Ref: e.ref(tlsAddr + "/token/tls:v1"), Auth: creds})
+	if err != nil {
+		t.Fatalf("Pull over verified TLS: %v", err)
+	}
+	_ = res.Done(e.ctx)
+	if e.reg.Journal().BlobGets("token/tls", img.layers[0]) != 1 {
+		t.Fatal("the layer did not come over the TLS listener")
+	}
+	for _, en := range e.reg.Journal().Entries() {
+		if en.Listener != registry.ListenerTLS {
+			t.Errorf("request on %s: %s %s", en.Listener, en.Method, en.Path)
+		}
+	}
+
+	t.Run("realm on another port over http", func(t *testing.T) {
+		e.push("token/tls2", "v1", img)
+		id := e.reg.Faults().Arm(faults.Rule{
+			Match: faults.Match{Listener: registry.ListenerTLS, Repo: "token/tls2", Kind: "manifest"},
+			Action: faults.Action{Kind: faults.KindStatus, Status: http.StatusUnauthorized,
+				Header: http.Header{"Www-Authenticate": {fmt.Sprintf(`Bearer realm=%q,service="criimage-registry"`, "http://"+e.reg.PlainHost()+"/token")}}},
+		})
+		defer e.reg.Faults().Clear(id)
+		before := e.reg.Journal().Last()
+		_, err := e.p.Pull(e.ctx, Request{Ref: e.ref(tlsAddr + "/token/tls2:v1"), Auth: creds})
+		if err == nil {
+			t.Fatal("Pull succeeded")
+		}
+		fp := e.reg.Journal().Fingerprint(pass)
+		for _, en := range e.reg.Journal().Since(before) {
+			if contains(en.Secrets, fp) || en.AuthScheme == "Basic" {
+				t.Errorf("the password went to %s %s %s", en.Listener, en.Method, en.Path)
+			}
+		}
+	})
+}
+
+func TestHostsWrongCA(t *testing.T) {
+	root := t.TempDir()
+	e := newEnv(t, Options{HostsDirs: []string{root}})
+	other, err := registry.Start(e.ctx, registry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	tlsAddr := e.reg.TLSAddr()
+	writeHosts(t, root, tlsAddr, fmt.Sprintf("server = %q\nca = \"ca.crt\"\n", "https://"+tlsAddr), other.CAPEM())
+	e.push("anon/tls", "v1", buildImage(t, true, linuxAMD64, map[string]string{"tls": "2"}))
+	ref := tlsAddr + "/anon/tls:v1"
+	_, err = e.p.Pull(e.ctx, Request{Ref: e.ref(ref)})
+	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "certificate") || !strings.Contains(err.Error(), ref) {
+		t.Fatalf("Pull = %v, want Unavailable about the certificate", err)
+	}
+}
+
+func TestHostsMirrorGetsNoCredentials(t *testing.T) {
+	root := t.TempDir()
+	e := newEnv(t, Options{HostsDirs: []string{root}})
+	plain := e.reg.PlainHost()
+	writeHosts(t, root, "docker.io", fmt.Sprintf("server = %q\n[host.%q]\n  capabilities = [\"pull\", \"resolve\"]\n", "http://"+plain, "http://"+plain), nil)
+	img := buildImage(t, true, linuxAMD64, map[string]string{"mirror": "1"})
+	e.push("library/busybox", "latest", img)
+	creds := &runtime.AuthConfig{Username: user, Password: pass}
+	res, err := e.p.Pull(e.ctx, Request{Ref: e.ref("busybox"), Auth: creds})
+	if err != nil {
+		t.Fatalf("Pull through the mirror: %v", err)
+	}
+	_ = res.Done(e.ctx)
+	sawNS := false
+	for _, en := range e.reg.Journal().Entries() {
+		if strings.Contains(en.RawQuery, "ns=docker.io") {
+			sawNS = true
+		}
+	}
+	if !sawNS {
+		t.Error("the mirror was not asked with ns=docker.io")
+	}
+	if e.reg.Journal().SawSecret("", pass) {
+		t.Error("the mirror received docker.io credentials")
+	}
+}
+
+func TestHostsMalformed(t *testing.T) {
+	root := t.TempDir()
+	e := newEnv(t, Options{HostsDirs: []string{root}})
+	plain := e.reg.PlainHost()
+	for _, tc := range []struct{ name, toml string }{
+		{"syntax", "server = [[["},
+		{"capability", fmt.Sprintf("[host.%q]\n  capabilities = [\"pull\", \"teleport\"]\n", "http://"+plain)},
+		{"dial_timeout", "dial_timeout = \"soon\"\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(writeHosts(t, root, plain, tc.toml, nil), "hosts.toml")
+			ref := plain + "/anon/x:v1"
+			_, err := e.p.Pull(e.ctx, Request{Ref: e.ref(ref)})
+			if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), ref) {
+				t.Fatalf("Pull = %v, want FailedPrecondition naming %s", err, path)
+			}
+		})
+	}
+	if n := len(e.reg.Journal().Entries()); n != 0 {
+		t.Errorf("%d requests reached the registry despite the bad configuration", n)
+	}
+}
