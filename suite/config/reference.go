@@ -27,7 +27,7 @@ func Reference() ReferenceProfile {
 
 // Features is the --features value the reference declares.
 func (p ReferenceProfile) Features() string {
-	return "registry-token,stream-images,mirror,tls,tls-hostname,restart," +
+	return "schema1,registry-token,stream-images,mirror,tls,tls-hostname,restart," +
 		"stream-batch=" + strconv.Itoa(p.StreamBatchSize) + ",runtime-handler=" + p.RuntimeHandler +
 		",progress-timeout=" + p.ProgressTimeout.String() + ",pinned=" + p.Pinned
 }

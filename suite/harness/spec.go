@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
 	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
@@ -276,6 +277,37 @@ func (s *Spec) Arm(r faults.Rule) string {
 	id := s.Env.Reg.Faults().Arm(r)
 	DeferCleanup(func() { s.Env.Reg.Faults().Clear(id) })
 	return id
+}
+
+// ExpectClientGone asserts, within the RPC timeout, that the registry saw the client of the
+// request held by g (a GET of blob d in repo) go away: the gate reports it, or the journal
+// records the request as aborted.
+func (s *Spec) ExpectClientGone(g *gates.Gate, repo string, d digest.Digest, why string) {
+	EventuallyWithOffset(1, func() bool {
+		select {
+		case <-g.ClientGone():
+			return true
+		default:
+		}
+		for _, e := range s.Journal() {
+			if e.Repo == repo && e.Digest == d && e.Kind == "blob" && e.Aborted {
+				return true
+			}
+		}
+		return false
+	}).WithTimeout(s.Env.Cfg.RPCTimeout).WithPolling(20*time.Millisecond).Should(BeTrue(), why)
+}
+
+// EventuallyBlobGets waits (briefly: the journal records a request when its handler returns,
+// a moment after the client has the last byte) until blob d of repo was fetched at least once,
+// and returns the count.
+func (s *Spec) EventuallyBlobGets(repo string, d digest.Digest) int {
+	n := 0
+	EventuallyWithOffset(1, func() int {
+		n = s.Env.Reg.Journal().BlobGets(repo, d)
+		return n
+	}).WithTimeout(5*time.Second).WithPolling(10*time.Millisecond).Should(BeNumerically(">=", 1), "blob %s of %s was never fetched", d, repo)
+	return n
 }
 
 // WaitHeld waits (bounded by the RPC timeout) until g holds a request.

@@ -30,8 +30,7 @@ func (su *suite) cancelSpecs() {
 				cancel()
 				r := <-res
 				Expect(status.Code(r.Err)).To(Equal(codes.Canceled), "PullImage after the client cancelled: %v", r.Err)
-				Eventually(g.ClientGone()).WithTimeout(s.Env.Cfg.RPCTimeout).Should(BeClosed(),
-					"the target kept fetching after its client cancelled the pull")
+				s.ExpectClientGone(g, repo, img.Layers[1], "the target kept fetching after its client cancelled the pull")
 				s.ExpectAbsent(ctx, ref)
 				g.Release()
 				id := s.MustPull(ctx, ref)
@@ -49,8 +48,7 @@ func (su *suite) cancelSpecs() {
 				r := <-s.PullAsync(dctx, ref, nil)
 				Expect(status.Code(r.Err)).To(Equal(codes.DeadlineExceeded), "PullImage past its deadline: %v", r.Err)
 				Expect(g.Held()).To(BeClosed(), "the pull never reached the layer within 2s")
-				Eventually(g.ClientGone()).WithTimeout(s.Env.Cfg.RPCTimeout).Should(BeClosed(),
-					"the target kept fetching after the client's deadline passed")
+				s.ExpectClientGone(g, repo, img.Layers[0], "the target kept fetching after the client's deadline passed")
 				s.ExpectAbsent(ctx, ref)
 			})
 
@@ -93,7 +91,7 @@ func (su *suite) cancelSpecs() {
 				// Total time ≈ 2×d, but bytes arrive every d/6.
 				r := <-s.PullAsync(ctx, ref, nil)
 				Expect(r.Err).NotTo(HaveOccurred(), "a pull that makes progress every %s was cancelled (progress timeout %s)", d/6, d)
-				Expect(s.Env.Reg.Journal().BlobGets(repo, img.Layers[0])).To(BeNumerically(">=", 1), "the dripped layer was never fetched")
+				s.EventuallyBlobGets(repo, img.Layers[0])
 				Expect(s.Status(ctx, ref).GetId()).To(Equal(r.ImageRef))
 			})
 	})

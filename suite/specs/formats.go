@@ -33,7 +33,7 @@ func expectFixture(ctx context.Context, s *harness.Spec, img fixtures.Image) str
 		if isForeign(img, l) {
 			continue
 		}
-		ExpectWithOffset(1, s.Env.Reg.Journal().BlobGets(repo, l)).To(BeNumerically(">=", 1), "%s: layer %s was never fetched", img.Name, l)
+		s.EventuallyBlobGets(repo, l)
 	}
 	return ref
 }

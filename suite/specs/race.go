@@ -53,7 +53,7 @@ func (su *suite) raceSpecs() {
 					Expect((<-ch).Err).NotTo(HaveOccurred())
 				}
 				for _, l := range append([]digestT{img.Config}, img.Layers...) {
-					Expect(s.Env.Reg.Journal().BlobGets(repo, l)).To(Equal(1), "blob %s fetched more than once by 4 concurrent pulls", l)
+					Expect(s.EventuallyBlobGets(repo, l)).To(Equal(1), "blob %s fetched more than once by 4 concurrent pulls", l)
 				}
 			})
 
