@@ -101,8 +101,10 @@ type Verdict struct {
 // OK reports whether the run meets the expectations.
 func (v Verdict) OK() bool { return len(v.UnexpectedFailures) == 0 && len(v.UnexpectedPasses) == 0 }
 
-// Judge compares outcomes (spec ID → "passed","failed","unsupported","informational","skipped")
-// with the file.
+// Judge compares outcomes (spec ID → "passed", "failed", "unsupported", "informational",
+// "expected-failure", "skipped") with the file. A spec listed as failing runs under the suite's
+// expectation wrapper: its failure is reported as "expected-failure", and a pass is turned into a
+// failure, so "failed" for such a spec means it now passes.
 func (f *File) Judge(outcomes map[string]string) Verdict {
 	var v Verdict
 	ids := make([]string, 0, len(outcomes))
@@ -118,7 +120,9 @@ func (f *File) Judge(outcomes map[string]string) Verdict {
 			if got == "failed" {
 				v.UnexpectedFailures = append(v.UnexpectedFailures, id)
 			}
-		case got == exp.Outcome:
+		case exp.Outcome == "failed" && (got == "failed" || got == "passed" || got == "informational"):
+			v.UnexpectedPasses = append(v.UnexpectedPasses, exp)
+		case exp.Outcome == "failed" && got == "expected-failure", exp.Outcome == got:
 			v.ExpectedFailures = append(v.ExpectedFailures, exp)
 		case got == "failed":
 			v.UnexpectedFailures = append(v.UnexpectedFailures, id)

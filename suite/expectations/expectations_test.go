@@ -21,10 +21,10 @@ expectations:
 		t.Fatal(err)
 	}
 	v := f.Judge(map[string]string{
-		"AUTH-012": "failed",      // expected
-		"FMT-001":  "unsupported", // expected unsupported
-		"RM-009":   "passed",      // expected failure now passes
-		"PULL-001": "failed",      // unexpected
+		"AUTH-012": "expected-failure", // failed as expected
+		"FMT-001":  "unsupported",      // expected unsupported
+		"RM-009":   "failed",           // the wrapper failed it: the expected failure now passes
+		"PULL-001": "failed",           // unexpected
 		"PULL-002": "passed",
 	})
 	if v.OK() {
@@ -42,7 +42,7 @@ expectations:
 	if len(v.NotRun) != 1 || v.NotRun[0].ID != "LIST-099" {
 		t.Errorf("not run %v", v.NotRun)
 	}
-	if ok := f.Judge(map[string]string{"AUTH-012": "failed", "FMT-001": "unsupported"}); !ok.OK() {
+	if ok := f.Judge(map[string]string{"AUTH-012": "expected-failure", "FMT-001": "unsupported"}); !ok.OK() {
 		t.Errorf("clean run judged bad: %s", ok)
 	}
 }
