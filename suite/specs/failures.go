@@ -122,5 +122,19 @@ func (su *suite) failureSpecs() {
 				Eventually(used).WithTimeout(s.Env.Wait()).WithPolling(50*time.Millisecond).Should(BeNumerically("<=", base+metadataAllowance),
 					"failed pulls left usage behind (baseline %d bytes, allowance %d)", base, metadataAllowance)
 			})
+
+		su.spec("FAIL-008", "after a failed pull, the same layers pull from another repository",
+			Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(3, 2048)
+				broken := s.Push(img, "anon", "v1")
+				good := s.Push(img, "anon", "v1")
+				s.Arm(faults.Rule{Match: faults.Match{Method: "GET", Repo: broken, Kind: "blob", Digest: img.Layers[2]},
+					Action: faults.Action{Kind: faults.KindCorrupt, AfterBytes: 64}})
+				_, err := s.Pull(ctx, s.Ref(broken, "v1"), nil)
+				harness.ExpectPullError(err, "corrupted last layer")
+				s.ExpectAbsent(ctx, s.Ref(broken, "v1"))
+				id := s.MustPull(ctx, s.Ref(good, "v1"))
+				Expect(id).To(ContainSubstring(img.Config.Encoded()))
+			})
 	})
 }

@@ -3,6 +3,9 @@ package specs
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
+	"regexp"
+	"strings"
 
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
 	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
@@ -95,6 +98,46 @@ func (su *suite) leakSpecs() {
 				_, err := s.Pull(ctx, s.Ref(repo, "v1"), userPass())
 				AddReportEntry("observed", "pull: "+errString(err)+"; foreign host saw the password: "+
 					yesNo(s.SawSecret("foreign", harness.FixturePassword)))
+			})
+
+		su.spec("LEAK-005", "malformed digests in a manifest fail the pull before any request outside the repository's blob and manifest paths",
+			Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+				for i, bad := range []string{
+					"sha256:../../../../../token?scope=repository:x:pull",
+					"sha256:" + strings.Repeat("Z", 64),
+					"sha256:abc",
+					"sha256:" + strings.Repeat("0", 64) + "/../../x",
+				} {
+					img := s.Unique(1, 128)
+					repo := s.Repo("anon")
+					var m map[string]any
+					Expect(json.Unmarshal(img.Manifest, &m)).To(Succeed())
+					field := "layers"
+					if i%2 == 1 {
+						field = "config"
+					}
+					if field == "config" {
+						m["config"].(map[string]any)["digest"] = bad
+					} else {
+						m["layers"].([]any)[0].(map[string]any)["digest"] = bad
+					}
+					raw, err := json.Marshal(m)
+					Expect(err).NotTo(HaveOccurred())
+					for d, data := range img.Blobs {
+						_, err := s.Env.Reg.PutBlob(repo, data)
+						Expect(err).NotTo(HaveOccurred(), "seed blob %s", d)
+					}
+					_, err = s.Env.Reg.PutManifest(repo, "v1", img.MediaType, raw)
+					Expect(err).NotTo(HaveOccurred())
+					ref := s.Ref(repo, "v1")
+					_, err = s.Pull(ctx, ref, nil)
+					harness.ExpectPullError(err, field+" digest "+bad)
+					s.ExpectAbsent(ctx, ref)
+					allowed := regexp.MustCompile(`^/v2/(` + regexp.QuoteMeta(repo) + `/(manifests/(v1|sha256:[0-9a-f]{64})|blobs/sha256:[0-9a-f]{64}))?/?$|^/token`)
+					for _, e := range s.Journal() {
+						Expect(e.Path).To(MatchRegexp(allowed.String()), "%s digest %q led to a request outside the repository", field, bad)
+					}
+				}
 			})
 	})
 }
