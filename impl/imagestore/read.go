@@ -66,7 +66,12 @@ func Read(ctx context.Context, cs content.Provider, target, manifest ocispec.Des
 	if err := json.Unmarshal(b, &spec); err != nil {
 		return Image{}, fmt.Errorf("parse config %s: %w", m.Config.Digest, err)
 	}
-	size := uint64(m.Config.Size)
+	// containerd's Image.size: top-level manifest or index, the chosen manifest (indexes only),
+	// config and layers (usage.CalculateImageUsage with WithManifestLimit(platform, 1)).
+	size := uint64(target.Size) + uint64(m.Config.Size)
+	if manifest.Digest != target.Digest {
+		size += uint64(manifest.Size)
+	}
 	for _, l := range m.Layers {
 		size += uint64(l.Size)
 	}

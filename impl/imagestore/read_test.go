@@ -31,7 +31,7 @@ func TestReadAndCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := uint64(w.Config.Size + w.Layers[0].Size + w.Layers[1].Size)
+	want := uint64(w.Target.Size + w.Config.Size + w.Layers[0].Size + w.Layers[1].Size)
 	if img.ID != w.Config.Digest.String() || img.ChainID != w.ChainID || img.Size != want || img.Spec.Config.User != "1000:1000" {
 		t.Fatalf("Read = id %s chain %s size %d user %q; want %s %s %d", img.ID, img.ChainID, img.Size, img.Spec.Config.User, w.Config.Digest, w.ChainID, want)
 	}

@@ -28,8 +28,8 @@ type Image struct {
 	Config   ocispec.Descriptor
 	Layers   []ocispec.Descriptor
 	ChainID  digest.Digest // identity.ChainID of the config's diff IDs: the top snapshot's name
-	// Size is the compressed size of config + layers of the platform manifest (what the fixtures
-	// catalog expects; containerd's image.Size also counts the manifest and index).
+	// Size is containerd's: compressed bytes of the top-level manifest or index, the platform
+	// manifest (indexes only), the config and the layers (fixtures.Image.Size).
 	Size uint64
 	Spec ocispec.Image // the image config
 }
