@@ -1,0 +1,118 @@
+package impl_test
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/criimage/criimage/fixtures"
+	"github.com/criimage/criimage/impl"
+	"github.com/criimage/criimage/impl/backend"
+	"github.com/criimage/criimage/registry/faults"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// TestCrashDuringPull runs the real binary ("criimage serve"), pulls one image, holds a second
+// pull's last layer GET at the registry gate, kills the process with SIGKILL, and restarts on the
+// same root: the whole image is still listed, nothing of the half pull is, and after recovery's
+// GC no blob or snapshot of it is left.
+func TestCrashDuringPull(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	whole, half := fixtures.NameSchema2OneLayer, fixtures.NameSchema2Layers
+	f := newRegistry(t, whole, half)
+	tmp := t.TempDir()
+	bin := filepath.Join(tmp, "criimage")
+	build := exec.Command("go", "build", "-o", bin, "github.com/criimage/criimage/cmd/criimage")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	root := filepath.Join(tmp, "root")
+	sockDir, err := os.MkdirTemp("", "cic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	cmd := exec.Command(bin, "serve", "--listen", "unix://"+filepath.Join(sockDir, "s.sock"), "--root", root, "--log-level", "warn")
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("serve did not start: %v", err)
+	}
+	endpoint, ok := strings.CutPrefix(strings.TrimSpace(line), "serving ")
+	if !ok {
+		t.Fatalf("serve printed %q", line)
+	}
+	conn, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	is := runtime.NewImageServiceClient(conn)
+	ctx := context.Background()
+	if _, err := is.PullImage(ctx, &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: f.ref(whole)}}); err != nil {
+		t.Fatal(err)
+	}
+	h := f.cat.MustImage(half)
+	g := f.reg.Gates().Arm(faults.Match{Kind: "blob", Digest: h.Layers[len(h.Layers)-1]})
+	go func() {
+		_, _ = is.PullImage(ctx, &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: f.ref(half)}})
+	}()
+	if err := g.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	<-g.ClientGone()
+	g.Release()
+
+	// Before recovery: the half pull's lease is there (the test is not vacuous).
+	b, err := backend.Open(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := b.Leases.List(b.Context(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before int
+	_ = b.RawContent().Walk(ctx, func(content.Info) error { before++; return nil })
+	b.Close()
+	if len(ls) == 0 {
+		t.Fatal("no lease of the interrupted pull on disk")
+	}
+	t.Logf("after kill -9: %d leases, %d blobs on disk", len(ls), before)
+
+	s := start(t, root, impl.Config{})
+	list := s.list(t)
+	w := f.cat.MustImage(whole)
+	if len(list) != 1 || list[0].Id != w.ID {
+		t.Fatalf("after restart List = %v, want only %s", list, w.ID)
+	}
+	if st := s.status(t, f.ref(half)); st != nil {
+		t.Fatalf("half-pulled image reported: %v", st)
+	}
+	s.srv.Close()
+	blobs, snaps := onDisk(t, root)
+	if blobs != 2+len(w.Layers) || snaps != len(w.Layers) {
+		t.Fatalf("after recovery: %d blobs, %d snapshots; want %d and %d (the whole image only)", blobs, snaps, 2+len(w.Layers), len(w.Layers))
+	}
+}
