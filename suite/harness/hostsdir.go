@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/criimage/criimage/registry"
+	"github.com/criimage/criimage/registry/runtimeconfig"
 )
 
 // HostsOptions selects the optional parts of the written hosts configuration.
@@ -20,7 +21,9 @@ type HostsOptions struct {
 // the TLS listener by address and by TLS host name (trusting reg's CA, connecting to the
 // loopback address so no name resolution is needed), and optionally a docker.io mirror.
 //
-// TODO(suite): switch to registry/runtimeconfig once it lands (it also writes CRI-O config).
+// runtimeconfig.WriteCertsDir writes a similar tree, but always with the docker.io entry (which
+// only one process of a parallel run may own) and with the TLS host name as the server (which
+// needs name resolution in the target); this writer avoids both and shares the docker.io format.
 func WriteHostsConfig(dir string, reg *registry.Registry, opts HostsOptions) error {
 	tlsURL := "https://" + reg.TLSAddr()
 	hostEntry := fmt.Sprintf("[host.%q]\n  capabilities = [\"pull\", \"resolve\"]\n  ca = %q\n", tlsURL, reg.CAFile())
@@ -29,7 +32,7 @@ func WriteHostsConfig(dir string, reg *registry.Registry, opts HostsOptions) err
 		reg.TLSHost(): fmt.Sprintf("server = %q\n\n%s", "https://"+reg.TLSHost(), hostEntry),
 	}
 	if opts.Mirror {
-		files["docker.io"] = fmt.Sprintf("server = \"https://registry-1.docker.io\"\n\n[host.%q]\n  capabilities = [\"pull\", \"resolve\"]\n", "http://"+reg.PlainHost())
+		files[runtimeconfig.DockerIOHost] = runtimeconfig.DockerIOHostsTOML(reg.PlainHost())
 	}
 	for host, body := range files {
 		if err := writeAtomic(filepath.Join(dir, hostDirName(host)), "hosts.toml", body); err != nil {
