@@ -154,7 +154,8 @@ fi
 
 cp "$CONTAINERD_CONFIG" "$REPORT_DIR/config.toml"
 cp "$CONTAINERD_LOG" "$REPORT_DIR/containerd.log"
-wall=$(echo "$(date +%s.%N) - $gate_start" | bc)
+wall=$(printf '%.3f' "$(echo "$(date +%s.%N) - $gate_start" | bc)")
+ready=$(printf '%.3f' "$ready")
 cat >"$REPORT_DIR/gate.json" <<JSON
 {"runtime": "containerd", "version": "$VERSION", "binary_version": "$actual", "snapshotter": "$SNAPSHOTTER",
  "pull_path": "$PULL_PATH", "features": "$FEATURES", "started": "$(date -u -d "@${gate_start%.*}" +%FT%TZ)",
