@@ -2,6 +2,32 @@
 // it normalizes references, calls the puller, owns the image records (tag, digest and ID records
 // in the metadata store) and the in-memory index, and answers List/Stream/Status/Remove/FsInfo.
 // It also answers RuntimeService.Version and Status so that crictl, critest and kubelet connect.
+//
+// Decisions (where CRI leaves a choice or containerd v2.4.2 deviates, see
+// shared/reference/containerd-cri-images.md §9):
+//   - References: reference.ParseDockerRef; stored fully qualified. "name:tag@digest" pulls and
+//     records by digest only (no repo tag), as containerd. Invalid → InvalidArgument naming it,
+//     before anything is fetched or written.
+//   - Records: repo tag, repo digest (name@top-level digest) and the ID ("sha256:<config>"), all
+//     pointing at the top-level descriptor, written in ONE bbolt transaction and published to the
+//     index in one step under the record lock that RemoveImage also takes. The pull's lease ends
+//     only afterwards. image_ref = Image.id = the ID.
+//   - Lookup (Status, Remove, List filter): imagestore.Store.Resolve — "" and ambiguous ID
+//     prefixes are InvalidArgument; ID prefixes need imagestore.MinIDPrefix (4) hex characters.
+//   - Runtime handlers: unknown → InvalidArgument; "" → default snapshotter; a handler only picks
+//     the snapshotter (images are not per handler; Status/List/Remove ignore it).
+//   - Usable = manifest, config and layers present (metadata and blob file) and the top snapshot
+//     present in a snapshotter the config's GC label names; checked before every report, so an
+//     image damaged out of band disappears from List/Status (kubelet pulls it again).
+//   - Size: containerd's (top-level manifest/index + platform manifest + config + layers).
+//   - Verbose ImageStatus: info = {"info": JSON {"chainID": "...", "imageSpec": <OCI config>}}.
+//   - StreamImages: batches of StreamBatchSize; an empty store sends zero messages, then EOF.
+//   - RemoveImage: removes every name of the image, even pinned ones; unknown → OK; then a
+//     synchronous GC, so ImageFsInfo drops at once.
+//   - ImageFsInfo: one filesystem, the backend root; used bytes/inodes = everything under it
+//     (content store, all snapshotters, metadata DB), by continuity's fs.DiskUsage.
+//   - Start-up: leases of a previous process are deleted (bbolt's flock guarantees it is gone),
+//     records whose manifest or config cannot be read are dropped, then GC.
 package service
 
 import (

@@ -284,3 +284,37 @@ func TestRuntimeVersionStatus(t *testing.T) {
 		t.Fatalf("ListContainers = %v, want Unimplemented", err)
 	}
 }
+
+// TestRuntimeHandlerSnapshotter: a known handler unpacks into its snapshotter, the default
+// into the default one.
+func TestRuntimeHandlerSnapshotter(t *testing.T) {
+	if _, err := backend.Open(context.Background(), t.TempDir(), backend.Overlayfs); err != nil {
+		t.Skipf("overlayfs not available: %v", err)
+	}
+	e := newEnv(t, envOpts{
+		snapshotters: []string{backend.Overlayfs},
+		images:       map[string]v1.Image{"a": testImage(t, 1, ""), "b": testImage(t, 2, "")},
+		cfg:          service.Config{RuntimeHandlers: map[string]string{"fast": backend.Overlayfs}},
+	})
+	ctx := context.Background()
+	if _, err := e.is.PullImage(ctx, &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: "a", RuntimeHandler: "fast"}}); err != nil {
+		t.Fatal(err)
+	}
+	e.pull(t, "b")
+	nctx := e.b.Context(ctx)
+	for ref, want := range map[string]string{"a": backend.Overlayfs, "b": backend.Native} {
+		img, err := e.svc.Index().Resolve(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sn := range []string{backend.Native, backend.Overlayfs} {
+			_, err := e.b.Snapshotters[sn].Stat(nctx, img.ChainID.String())
+			if (err == nil) != (sn == want) {
+				t.Errorf("image %s in %s: Stat err = %v, want it only in %s", ref, sn, err, want)
+			}
+		}
+	}
+	if n := len(e.list(t)); n != 2 {
+		t.Fatalf("List = %d images", n)
+	}
+}
