@@ -57,6 +57,9 @@ type Result struct {
 	Duration time.Duration
 	Err      error // the run itself went wrong (no spec verdict)
 	Dir      string
+	// Flaky are specs that failed once against the mutant but not when re-run alone against it:
+	// not counted as kills (the mutant was run again without them).
+	Flaky []string
 }
 
 // Outcome is a whole mutation run.
@@ -92,7 +95,7 @@ func Run(ctx context.Context, opts RunOptions) (*Outcome, error) {
 			focus = append(focus, m.Killers...)
 		}
 	}
-	out.Baseline = runOne(ctx, opts, Mutant{Name: None, Doc: "identity proxy"}, focus, nil, false)
+	out.Baseline = runOne(ctx, opts, Mutant{Name: None, Doc: "identity proxy"}, "", focus, nil, false)
 	if out.Baseline.Err != nil {
 		return out, fmt.Errorf("baseline (identity proxy): %w (see %s)", out.Baseline.Err, out.Baseline.Dir)
 	}
@@ -112,11 +115,7 @@ func Run(ctx context.Context, opts RunOptions) (*Outcome, error) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			var f []string
-			if opts.Focused {
-				f = m.Killers
-			}
-			r := runOne(ctx, opts, m, f, out.Skipped, true)
+			r := runMutant(ctx, opts, m, out.Skipped)
 			out.Results[i] = r
 			if opts.Progress != nil {
 				mu.Lock()
@@ -130,12 +129,46 @@ func Run(ctx context.Context, opts RunOptions) (*Outcome, error) {
 	return out, nil
 }
 
+// maxAttempts bounds how often a mutant is run again after an unconfirmed kill.
+const maxAttempts = 3
+
+// runMutant runs the suite against m (fail-fast) and confirms the kill by running the killing spec
+// alone against m again. An unconfirmed kill is a flake: the spec is skipped and m runs again.
+func runMutant(ctx context.Context, opts RunOptions, m Mutant, skip []string) Result {
+	var focus []string
+	if opts.Focused {
+		focus = m.Killers
+	}
+	var flaky []string
+	var total time.Duration
+	var r Result
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		r = runOne(ctx, opts, m, "", focus, skip, true)
+		total += r.Duration
+		if r.Err != nil || !r.Killed {
+			break
+		}
+		c := runOne(ctx, opts, m, ".confirm", []string{r.KilledBy}, nil, false)
+		total += c.Duration
+		if c.Err == nil && slices.Contains(c.Failed, r.KilledBy) {
+			break
+		}
+		flaky = append(flaky, r.KilledBy)
+		skip = append(slices.Clone(skip), r.KilledBy)
+		r.Killed, r.KilledBy = false, ""
+	}
+	r.Flaky, r.Duration = flaky, total
+	return r
+}
+
 func verdict(r Result) string {
 	switch {
 	case r.Err != nil:
 		return "ERROR: " + r.Err.Error()
+	case r.Killed && len(r.Flaky) > 0:
+		return "killed by " + r.KilledBy + " (confirmed; flaky, not counted: " + strings.Join(r.Flaky, ", ") + ")"
 	case r.Killed:
-		return "killed by " + r.KilledBy
+		return "killed by " + r.KilledBy + " (confirmed)"
 	}
 	return "SURVIVED"
 }
@@ -152,9 +185,9 @@ func idsRegexp(ids []string) string {
 
 // runOne starts a target and a proxy for m, runs the suite binary against the proxy and reads its
 // ginkgo JSON report.
-func runOne(ctx context.Context, opts RunOptions, m Mutant, focus, skip []string, failFast bool) (r Result) {
+func runOne(ctx context.Context, opts RunOptions, m Mutant, suffix string, focus, skip []string, failFast bool) (r Result) {
 	start := time.Now()
-	r = Result{Mutant: m, Dir: filepath.Join(opts.WorkDir, m.Name)}
+	r = Result{Mutant: m, Dir: filepath.Join(opts.WorkDir, m.Name+suffix)}
 	defer func() { r.Duration = time.Since(start) }()
 	fail := func(err error) Result { r.Err = err; return r }
 	if err := os.MkdirAll(r.Dir, 0o755); err != nil {
@@ -310,5 +343,10 @@ func (o *Outcome) WriteTable(w io.Writer) {
 			why += "; its expected killers fail against the reference too: " + strings.Join(base, ", ")
 		}
 		fmt.Fprintf(w, "- survivor %s (%s): %s — logs: %s\n", r.Mutant.Name, r.Mutant.Doc, why, r.Dir)
+	}
+	for _, r := range o.Results {
+		if len(r.Flaky) > 0 {
+			fmt.Fprintf(w, "- flaky against %s (failed once, passed when re-run alone; not counted): %s\n", r.Mutant.Name, strings.Join(r.Flaky, ", "))
+		}
 	}
 }
