@@ -226,6 +226,33 @@ func (su *suite) authSpecs() {
 				harness.ExpectPullError(err, "blob answered 401")
 				s.ExpectAbsent(ctx, ref)
 			})
+
+		su.spec("AUTH-018", "a server_address without scheme (host:port) matches the registry",
+			Meta{Level: Recommended, Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(1, 256)
+				ref := s.Ref(s.Push(img, "basic", "v1"), "v1")
+				a := userPass()
+				a.ServerAddress = s.Env.Reg.PlainHost()
+				_, err := s.Pull(ctx, ref, a)
+				Expect(err).NotTo(HaveOccurred(), "kubelet and docker config files write server addresses without a scheme")
+				Expect(s.Status(ctx, ref)).NotTo(BeNil())
+			})
+
+		su.spec("AUTH-019", "one pull asks the token service once per scope, not once per blob",
+			Meta{Level: Recommended, Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(4, 256)
+				repo := s.Push(img, "token", "v1")
+				_, err := s.Pull(ctx, s.Ref(repo, "v1"), userPass())
+				Expect(err).NotTo(HaveOccurred())
+				n := 0
+				for _, e := range s.Journal() {
+					if e.Kind == "token" && e.Status == 200 {
+						n++
+					}
+				}
+				Expect(n).To(BeNumerically(">=", 1), "no token was issued")
+				Expect(n).To(BeNumerically("<=", 2), "%d tokens issued for one scope and %d blobs", n, len(img.Layers)+1)
+			})
 	})
 }
 

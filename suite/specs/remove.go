@@ -96,5 +96,16 @@ func (su *suite) removeSpecs() {
 				// The survivor is still usable: a re-pull is answered from the store.
 				Expect(s.MustPull(ctx, s.Ref(b, "v1"))).To(Equal(idB))
 			})
+
+		su.spec("RM-007", "RemoveImage of an empty reference removes nothing",
+			Meta{Level: Recommended, Serial: true, Refs: []string{"IS-08", "IS-13"}}, func(ctx context.Context, s *harness.Spec) {
+				_, ref := s.PushUnique("v1")
+				id := s.MustPull(ctx, ref)
+				err := s.Remove(ctx, "")
+				AddReportEntry("observed", "RemoveImage(\"\") → "+errString(err))
+				st := s.Status(ctx, ref)
+				Expect(st).NotTo(BeNil(), "RemoveImage(\"\") removed %s", ref)
+				Expect(st.GetId()).To(Equal(id))
+			})
 	})
 }

@@ -36,5 +36,26 @@ func (su *suite) restartSpecs() {
 				Expect(s.Remove(ctx, ref)).To(Succeed())
 				s.ExpectAbsent(ctx, ref, id)
 			})
+
+		su.spec("RESTART-002", "a pull interrupted by a restart leaves no image, and the pull succeeds afterwards",
+			Meta{Needs: []string{config.FeatureRestart}, Serial: true, Refs: []string{"IS-06", "IS-07"}},
+			func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(2, 1024)
+				repo := s.Push(img, "anon", "v1")
+				ref := s.Ref(repo, "v1")
+				g := s.GateBlob(repo, img.Layers[1])
+				res := s.PullAsync(ctx, ref, nil)
+				s.WaitHeld(ctx, g, "the last layer")
+				Expect(s.Env.RunRestart(ctx)).To(Succeed())
+				g.Release()
+				r := <-res
+				AddReportEntry("observed", "the interrupted pull returned: "+errString(r.Err))
+				Eventually(func() error { _, err := s.StatusFull(ctx, ref, false); return err }).
+					WithTimeout(s.Env.Cfg.RPCTimeout).WithPolling(50 * time.Millisecond).Should(Succeed())
+				if r.Err != nil {
+					s.ExpectAbsent(ctx, ref, img.ID)
+				}
+				Expect(s.MustPull(ctx, ref)).To(ContainSubstring(img.Config.Encoded()))
+			})
 	})
 }
