@@ -118,6 +118,11 @@ func (s *Set) Middleware(listener string, next http.Handler) http.Handler {
 		defer func() {
 			returned.Lock()
 			done = true
+			// The server cancels the context only after the handler returns, unless the client
+			// went away (or the server is shutting down) first.
+			if r.Context().Err() != nil {
+				g.goneOnce.Do(func() { close(g.gone) })
+			}
 			returned.Unlock()
 			stop()
 		}()
