@@ -254,6 +254,12 @@ func TestStall(t *testing.T) {
 		defer res.Body.Close()
 		got := make(chan error, 1)
 		go func() { _, err := io.ReadAll(res.Body); got <- err }()
+		// Negative check (cannot fail for a correct stall): the body must not end by itself.
+		select {
+		case err := <-got:
+			t.Fatalf("stalled response ended before Close: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
 		rg.faults.Close()
 		if err := <-got; !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Errorf("read after Close: %v", err)
