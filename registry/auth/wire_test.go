@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"strings"
@@ -366,5 +367,40 @@ func TestParseScopes(t *testing.T) {
 		if _, err := auth.ParseScopes(bad); err == nil || !strings.Contains(err.Error(), bad) {
 			t.Errorf("%q: error %v, want one naming the input", bad, err)
 		}
+	}
+}
+
+func TestRealmFollowsTLSAndHost(t *testing.T) {
+	svc := auth.New(auth.Options{})
+	srv := httptest.NewTLSServer(svc.Middleware(http.NotFoundHandler()))
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v2/token/x/manifests/v1", nil)
+	req.Host = "registry.criimage.test:5443" // the name a client put in its image reference
+	res, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if got := challengeOf(t, res.Header).Parameters["realm"]; got != "https://registry.criimage.test:5443/token" {
+		t.Errorf("realm %q", got)
+	}
+}
+
+func TestRefusedPushChangesNothing(t *testing.T) {
+	e := newEnv(t)
+	e.push(t, "token/x", 1)
+	manifest := get(t, e.admin.URL+"/v2/token/x/manifests/v1")
+	for _, hdr := range [][]string{nil, {"Authorization", basicAuth(user, "wrong-secret")}, {"Authorization", "Bearer nope"}} {
+		req, _ := http.NewRequest(http.MethodPut, e.srv.URL+"/v2/token/x/manifests/hijacked", strings.NewReader(string(manifest.body)))
+		req.Header.Set("Content-Type", manifest.header.Get("Content-Type"))
+		if hdr != nil {
+			req.Header.Set(hdr[0], hdr[1])
+		}
+		if w := do(t, req); w.status != http.StatusUnauthorized {
+			t.Errorf("PUT with %v: %d", hdr, w.status)
+		}
+	}
+	if w := get(t, e.admin.URL+"/v2/token/x/manifests/hijacked"); w.status != http.StatusNotFound {
+		t.Errorf("refused PUT created the tag: %d", w.status)
 	}
 }
