@@ -22,6 +22,9 @@ const (
 	PullDetached          = "pull-detached"
 	RuntimeHandlerIgnored = "runtime-handler-ignored"
 	FailedPullVisible     = "failed-pull-visible"
+	AuthServerAddrDropped = "auth-server-address-dropped"
+	PullConcurrentFails   = "pull-concurrent-fails"
+	RefDigestDropped      = "ref-digest-dropped"
 
 	RefManifestDigest = "ref-manifest-digest"
 	RefNoSHA256Prefix = "ref-no-sha256-prefix"
@@ -75,6 +78,9 @@ func Catalog() []Mutant {
 		{PullDetached, "PullImage runs upstream on a context detached from the client's: a client cancel never reaches the registry", []string{"CANCEL-001"}, true},
 		{RuntimeHandlerIgnored, "ImageSpec.runtime_handler is stripped, so an unknown handler is accepted (IS-16)", []string{"RH-001"}, false},
 		{FailedPullVisible, "a failed PullImage leaves a fabricated image for the reference in ImageStatus and ListImages", []string{"AUTH-001", "FAIL-001"}, true},
+		{AuthServerAddrDropped, "PullImage drops AuthConfig.server_address, so credentials scoped to another registry are sent to this one (IS-33)", []string{"AUTH-011"}, true},
+		{PullConcurrentFails, "a PullImage of a reference another PullImage is already pulling fails with AlreadyExists (IS-35)", []string{"RACE-001"}, true},
+		{RefDigestDropped, "PullImage of NAME:TAG@DIGEST pulls NAME:TAG, ignoring the digest (IS-26)", []string{"REF-008"}, false},
 		{RefManifestDigest, "image_ref is the manifest digest, not the image ID that Image.id carries (IS-25, IS-35)", []string{"PULL-001"}, true},
 		{RefNoSHA256Prefix, "image_ref is the ID without its sha256: prefix while Image.id keeps it (IS-25)", []string{"PULL-001"}, false},
 		{ListEmpty, "ListImages returns no images (IS-01)", []string{"PULL-001", "LIST-001"}, true},

@@ -49,6 +49,7 @@ type Proxy struct {
 	newest  string                    // image_ref of the last successful pull (ListOmitNewest)
 	ghosts  map[string]*runtime.Image // reference → fabricated image (FailedPullVisible)
 	fsFirst *uint64                   // first used_bytes seen (FsUsedConstant)
+	pulling map[string]int            // references being pulled (PullConcurrentFails)
 }
 
 // Start serves a proxy for mutant (None for the identity) on a unix socket in a new temp dir,
@@ -89,6 +90,7 @@ func Start(ctx context.Context, upstream, mutant string) (*Proxy, error) {
 		endpoint: "unix://" + sock,
 		served:   make(chan error, 1),
 		ghosts:   map[string]*runtime.Image{},
+		pulling:  map[string]int{},
 	}
 	runtime.RegisterImageServiceServer(p.srv, p)
 	runtime.RegisterRuntimeServiceServer(p.srv, &runtimeProxy{up: p.runtime})
@@ -217,6 +219,32 @@ func (p *Proxy) PullImage(ctx context.Context, req *runtime.PullImageRequest) (*
 		}
 	case PullDetached:
 		upCtx = context.WithoutCancel(ctx)
+	case AuthServerAddrDropped:
+		if req.Auth != nil {
+			req.Auth.ServerAddress = ""
+		}
+	case RefDigestDropped:
+		if req.Image != nil {
+			if name, _, ok := strings.Cut(req.Image.Image, "@"); ok && strings.Contains(name[strings.LastIndex(name, "/")+1:], ":") {
+				req.Image.Image = name
+			}
+		}
+	case PullConcurrentFails:
+		ref := req.GetImage().GetImage()
+		p.mu.Lock()
+		busy := p.pulling[ref] > 0
+		if !busy {
+			p.pulling[ref]++
+		}
+		p.mu.Unlock()
+		if busy {
+			return nil, status.Errorf(codes.AlreadyExists, "a pull of %q is already in progress", ref)
+		}
+		defer func() {
+			p.mu.Lock()
+			p.pulling[ref]--
+			p.mu.Unlock()
+		}()
 	}
 	resp, err := p.images.PullImage(upCtx, req)
 	if err != nil {

@@ -115,6 +115,53 @@ func checks() map[string]check {
 				wcancel()
 			}
 		},
+		mutants.AuthServerAddrDropped: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			_, _, ref := e.unique(t, "basic", "v1")
+			a := userPass()
+			a.ServerAddress = "https://registry.example.invalid"
+			if _, err := pull(context.Background(), good, ref, a); err == nil {
+				t.Fatal("identity: credentials for another server were used")
+			}
+			if _, err := pull(context.Background(), bad, ref, a); err != nil {
+				t.Fatalf("mutant: %v", err)
+			}
+		},
+		mutants.PullConcurrentFails: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			img, repo, ref := e.unique(t, "anon", "v1")
+			g := e.reg.Gates().Arm(faults.Match{Method: "GET", Repo: repo, Kind: "blob", Digest: img.Layers[0]})
+			first := make(chan error, 1)
+			go func() { _, err := pull(context.Background(), bad, ref, nil); first <- err }()
+			wctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := g.Wait(wctx); err != nil {
+				t.Fatal(err)
+			}
+			_, err := pull(context.Background(), bad, ref, nil)
+			g.Release()
+			if status.Code(err) != codes.AlreadyExists {
+				t.Fatalf("second pull: %v", err)
+			}
+			if err := <-first; err != nil {
+				t.Fatal(err)
+			}
+			if _, err := pull(context.Background(), bad, ref, nil); err != nil {
+				t.Fatalf("a later pull: %v", err)
+			}
+		},
+		mutants.RefDigestDropped: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			img, repo, _ := e.unique(t, "anon", "v1")
+			other := fixtures.Unique(t.Name()+"other", 1, 256)
+			if err := other.Push(e.reg, repo, "v2"); err != nil {
+				t.Fatal(err)
+			}
+			ref := e.reg.PlainHost() + "/" + repo + ":v2@" + img.Digest.String()
+			if id := mustPull(t, good, ref); id != img.ID {
+				t.Fatalf("identity pulled %s", id)
+			}
+			if id := mustPull(t, bad, ref); id != other.ID {
+				t.Fatalf("mutant pulled %s", id)
+			}
+		},
 		mutants.RuntimeHandlerIgnored: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
 			_, _, ref := e.unique(t, "anon", "v1")
 			req := &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: ref, RuntimeHandler: "criimage-no-such-handler"}}

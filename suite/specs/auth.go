@@ -253,6 +253,18 @@ func (su *suite) authSpecs() {
 				Expect(n).To(BeNumerically(">=", 1), "no token was issued")
 				Expect(n).To(BeNumerically("<=", 2), "%d tokens issued for one scope and %d blobs", n, len(img.Layers)+1)
 			})
+
+		su.spec("AUTH-020", "bearer-token authentication works over TLS (token realm on the TLS listener)",
+			Meta{Needs: []string{config.FeatureTLS}, Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(2, 256)
+				repo := s.Push(img, "token", "v1")
+				ref := s.Env.Reg.TLSAddr() + "/" + repo + ":v1"
+				_, err := s.Pull(ctx, ref, userPass())
+				Expect(err).NotTo(HaveOccurred())
+				Expect(s.Status(ctx, ref)).NotTo(BeNil())
+				Expect(s.SawSecret("tls", harness.FixturePassword)).To(BeTrue(), "the TLS listener's token service never saw the password")
+				Expect(s.SawSecret("plain", harness.FixturePassword)).To(BeFalse(), "credentials for the TLS host went to the plain listener")
+			})
 	})
 }
 
