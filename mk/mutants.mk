@@ -1,7 +1,7 @@
 # Mutation testing of the conformance suite (owner: suite/mutants). Included by the top-level Makefile.
 # Each mutant is a gRPC proxy in front of a fresh embedded reference that injects one fault; the
 # suite must fail against every one of them. Logs, ginkgo reports and kill-table.md go to MUTANTS_DIR.
-MUTANTS_DIR      ?= $(CURDIR)/reports/mutants
+MUTANTS_DIR      ?= $(CURDIR)/_output/mutants
 MUTANTS_PARALLEL ?= 2
 MUTANTS          ?= all
 
