@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"syscall"
 	"testing"
@@ -245,6 +246,28 @@ func TestStall(t *testing.T) {
 			t.Errorf("pull: %v, want context canceled", err)
 		}
 	})
+	t.Run("HEAD stalls before the headers", func(t *testing.T) {
+		rg.faults.Arm(faults.Rule{Match: faults.Match{Kind: "manifest", Method: "HEAD"}, Action: faults.Action{Kind: faults.KindStall}, Times: 1})
+		ctx, cancel := context.WithCancel(tctx(t))
+		req, _ := http.NewRequestWithContext(ctx, http.MethodHead, rg.url("/v2/anon/img/manifests/v1"), nil)
+		got := make(chan error, 1)
+		go func() {
+			res, err := http.DefaultClient.Do(req)
+			if err == nil {
+				res.Body.Close()
+			}
+			got <- err
+		}()
+		select { // negative check (cannot fail for a correct stall)
+		case err := <-got:
+			t.Fatalf("HEAD answered during a stall: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		cancel()
+		if err := <-got; !errors.Is(err, context.Canceled) {
+			t.Errorf("HEAD after cancel: %v", err)
+		}
+	})
 	t.Run("ends when the set closes", func(t *testing.T) {
 		rg.faults.Arm(faults.Rule{Match: faults.Match{Kind: "manifest", Method: "GET"}, Action: faults.Action{Kind: faults.KindStall}, Times: 1})
 		res, err := rawGet(t, tctx(t), rg.url("/v2/anon/img/manifests/v1"))
@@ -439,4 +462,28 @@ func TestMatchScoping(t *testing.T) {
 		}()
 		rg.faults.Arm(faults.Rule{Action: faults.Action{Kind: "bogus"}})
 	})
+}
+
+// TestResetOverTLS: the reset reaches the TCP connection under TLS too (and at byte 0).
+func TestResetOverTLS(t *testing.T) {
+	set := faults.New(faults.Options{})
+	body := strings.Repeat("x", 4096)
+	srv := httptest.NewTLSServer(set.Middleware("tls", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "4096")
+		_, _ = io.WriteString(w, body)
+	})))
+	defer srv.Close()
+	for _, after := range []int64{0, 1000} {
+		id := set.Arm(faults.Rule{Match: faults.Match{Listener: "tls"}, Action: faults.Action{Kind: faults.KindReset, AfterBytes: after}, Times: 1})
+		res, err := srv.Client().Get(srv.URL + "/v2/anon/x/blobs/sha256:" + strings.Repeat("a", 64))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if !errors.Is(err, syscall.ECONNRESET) || int64(len(b)) != after {
+			t.Errorf("after %d: read %d bytes, err %v; want ECONNRESET", after, len(b), err)
+		}
+		set.Clear(id)
+	}
 }
