@@ -166,12 +166,8 @@ func Markdown(r types.Report, exp *expectations.File) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# criimage conformance: %s\n\n", r.SuiteDescription)
 	fmt.Fprintf(&b, "Run %s, %s.\n\n", r.StartTime.UTC().Format("2006-01-02 15:04:05 UTC"), r.RunTime.Round(1e6))
-	for _, sr := range r.SpecReports {
-		for _, e := range sr.ReportEntries {
-			if e.Name == "configuration" {
-				fmt.Fprintf(&b, "```\n%s\n```\n\n", strings.TrimSpace(e.StringRepresentation()))
-			}
-		}
+	if c := configuration(r); c != "" {
+		fmt.Fprintf(&b, "```\n%s\n```\n\n", c)
 	}
 	counts := map[string]int{}
 	for _, row := range rows {
@@ -221,6 +217,18 @@ func Markdown(r types.Report, exp *expectations.File) string {
 		}
 	}
 	return b.String()
+}
+
+// configuration returns the first "configuration" entry (every parallel process records one).
+func configuration(r types.Report) string {
+	for _, sr := range r.SpecReports {
+		for _, e := range sr.ReportEntries {
+			if e.Name == "configuration" {
+				return strings.TrimSpace(e.StringRepresentation())
+			}
+		}
+	}
+	return ""
 }
 
 func firstLine(s string) string {
