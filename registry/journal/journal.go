@@ -59,6 +59,7 @@ type Journal struct {
 	mu      sync.Mutex
 	entries []Entry
 	seq     int64
+	added   chan struct{} // closed and replaced whenever an entry is added
 }
 
 // New returns an empty journal with a fresh random fingerprint key.
@@ -67,7 +68,7 @@ func New() (*Journal, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, fmt.Errorf("journal key: %w", err)
 	}
-	return &Journal{key: key}, nil
+	return &Journal{key: key, added: make(chan struct{})}, nil
 }
 
 // Fingerprint returns the keyed fingerprint of secret, as stored in Entry.Secrets.
@@ -168,12 +169,52 @@ func (j *Journal) Transcript(entries []Entry) string {
 	return b.String()
 }
 
-func (j *Journal) add(e Entry) {
+func (j *Journal) add(e Entry) int64 {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.seq++
 	e.Seq = j.seq
 	j.entries = append(j.entries, e)
+	close(j.added)
+	j.added = make(chan struct{})
+	return e.Seq
+}
+
+// amend replaces the recorded entry seq with e, when anything changed.
+func (j *Journal) amend(seq int64, e Entry) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	e.Seq = seq
+	old := j.entries[seq-1] // sequence numbers are dense from 1
+	e.Time = old.Time
+	if old.Status == e.Status && old.BytesSent == e.BytesSent && old.Aborted == e.Aborted && slices.Equal(old.Secrets, e.Secrets) {
+		return
+	}
+	j.entries[seq-1] = e
+	close(j.added)
+	j.added = make(chan struct{})
+}
+
+// WaitFor blocks until an entry with Seq > since satisfies match (entries already recorded count)
+// and returns it, or returns ctx's error. An entry is recorded when its handler returns, which can
+// be after the client saw its answer or gave up: tests use WaitFor instead of sleeping.
+func (j *Journal) WaitFor(ctx context.Context, since int64, match func(Entry) bool) (Entry, error) {
+	for {
+		j.mu.Lock()
+		added := j.added
+		j.mu.Unlock()
+		for _, e := range j.Since(since) {
+			if match(e) {
+				return e, nil
+			}
+			since = e.Seq
+		}
+		select {
+		case <-added:
+		case <-ctx.Done():
+			return Entry{}, fmt.Errorf("journal: no matching entry after #%d: %w", since, ctx.Err())
+		}
+	}
 }
 
 // secretName reports whether a query or form field name carries a secret.
@@ -220,22 +261,24 @@ func (j *Journal) Middleware(listener string, next http.Handler) http.Handler {
 			body = &bytes.Buffer{}
 			r.Body = teeBody{Reader: io.TeeReader(r.Body, &limitedWriter{w: body, n: maxFormBody}), Closer: r.Body}
 		}
-		rw := &recorder{ResponseWriter: w, ctx: r.Context()}
-		defer func() {
-			p := recover()
-			if body != nil {
-				// Whatever the handler left unread is still the client's form: read it (bounded).
-				_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxFormBody))
-				if vals, err := url.ParseQuery(body.String()); err == nil {
-					for k, vs := range vals {
-						if secretName(k) {
-							for _, v := range vs {
-								addSecret(v)
-							}
+		formSecrets := func() {
+			if body == nil {
+				return
+			}
+			if vals, err := url.ParseQuery(body.String()); err == nil {
+				for k, vs := range vals {
+					if secretName(k) {
+						for _, v := range vs {
+							addSecret(v)
 						}
 					}
 				}
 			}
+		}
+		rw := &recorder{ResponseWriter: w, ctx: r.Context()}
+		// fill completes e from what the response did so far.
+		fill := func(p any) {
+			formSecrets()
 			// The client went away before any answer (e.g. while a gate held the request).
 			goneBeforeAnswer := !rw.wroteHeader && r.Context().Err() != nil
 			e.Status = rw.status
@@ -248,8 +291,31 @@ func (j *Journal) Middleware(listener string, next http.Handler) http.Handler {
 			// A cancelled context after a complete answer is just the client closing the
 			// connection; it counts only when the body was still being written.
 			e.Aborted = p != nil || rw.writeErr != nil || rw.wroteAfterGone || goneBeforeAnswer || short
-			e.Secrets = secrets
-			j.add(e)
+			e.Secrets = slices.Clone(secrets)
+		}
+		// A body with a Content-Length is recorded just before its last bytes are handed on, so
+		// the entry exists before the client can see the end of the body (net/http may send
+		// large writes straight to the connection, before the handler returns). The entry is
+		// amended if that write fails or the handler goes on to fail.
+		var seq int64
+		rw.beforeLastWrite = func(n int) {
+			rw.written += int64(n) // counted as sent; undone below
+			fill(nil)
+			rw.written -= int64(n)
+			seq = j.add(e)
+		}
+		defer func() {
+			p := recover()
+			if body != nil {
+				// Whatever the handler left unread is still the client's form: read it (bounded).
+				_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxFormBody))
+			}
+			fill(p)
+			if seq == 0 {
+				j.add(e)
+			} else {
+				j.amend(seq, e)
+			}
 			if p != nil {
 				panic(p)
 			}
@@ -338,13 +404,14 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 // recorder captures the status, body bytes and write errors of a response.
 type recorder struct {
 	http.ResponseWriter
-	ctx            context.Context
-	wroteAfterGone bool // a body write came after the client went away
-	status         int
-	written        int64
-	writeErr       error
-	contentLength  int64
-	wroteHeader    bool
+	ctx             context.Context
+	beforeLastWrite func(n int) // called once, before the write that completes a Content-Length body
+	wroteAfterGone  bool        // a body write came after the client went away
+	status          int
+	written         int64
+	writeErr        error
+	contentLength   int64
+	wroteHeader     bool
 }
 
 func (r *recorder) WriteHeader(code int) {
@@ -365,6 +432,10 @@ func (r *recorder) Write(p []byte) (int, error) {
 	}
 	if r.ctx.Err() != nil {
 		r.wroteAfterGone = true
+	}
+	if r.beforeLastWrite != nil && r.contentLength > 0 && r.written < r.contentLength && r.written+int64(len(p)) >= r.contentLength {
+		r.beforeLastWrite(len(p))
+		r.beforeLastWrite = nil
 	}
 	n, err := r.ResponseWriter.Write(p)
 	r.written += int64(n)

@@ -266,3 +266,67 @@ func TestClientGoneBeforeAnswer(t *testing.T) {
 		t.Fatalf("entry %+v, want aborted with status 0", e)
 	}
 }
+
+func TestWaitFor(t *testing.T) {
+	j := newJournal(t)
+	srv, _ := server(t, j, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	got := make(chan journal.Entry, 1)
+	go func() {
+		e, err := j.WaitFor(t.Context(), 0, func(e journal.Entry) bool { return e.Path == "/second" })
+		if err != nil {
+			t.Error(err)
+		}
+		got <- e
+	}()
+	for _, p := range []string{"/first", "/second"} {
+		resp, err := http.Get(srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if e := <-got; e.Seq != 2 {
+		t.Fatalf("WaitFor returned %+v", e)
+	}
+	// Already recorded entries count; since excludes older ones.
+	if e, err := j.WaitFor(t.Context(), 0, func(e journal.Entry) bool { return e.Path == "/first" }); err != nil || e.Seq != 1 {
+		t.Fatalf("existing entry: %+v %v", e, err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := j.WaitFor(ctx, 1, func(e journal.Entry) bool { return e.Path == "/first" }); err == nil {
+		t.Fatal("WaitFor matched an entry before since")
+	}
+}
+
+// An entry for a Content-Length body exists by the time the client has read the whole body, even
+// if the handler has not returned yet (large writes reach the connection directly).
+func TestRecordedBeforeClientSeesEndOfBody(t *testing.T) {
+	j := newJournal(t)
+	release := make(chan struct{})
+	body := strings.Repeat("y", 1<<20)
+	srv, done := server(t, j, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1048576")
+		_, _ = io.WriteString(w, body)
+		w.(http.Flusher).Flush()
+		<-release
+	}))
+	resp, err := http.Get(srv.URL + "/v2/anon/a/blobs/" + digest.FromString(body).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil || n != 1<<20 {
+		t.Fatalf("read %d bytes: %v", n, err)
+	}
+	e := j.Entries()
+	close(release)
+	<-done
+	if len(e) != 1 || e[0].Aborted || e[0].BytesSent != 1<<20 || e[0].Status != 200 {
+		t.Fatalf("entries while the handler still runs: %+v", e)
+	}
+	if after := j.Entries(); len(after) != 1 || after[0].Aborted {
+		t.Fatalf("after the handler returned: %+v", after)
+	}
+}
