@@ -126,6 +126,18 @@ func (su *suite) listSpecs() {
 				honoured := harness.Find(resp.GetImages(), a) != nil && harness.Find(resp.GetImages(), b) == nil
 				AddReportEntry("observed", "filter honoured: "+yesNo(honoured)+", images returned: "+itoa(len(resp.GetImages())))
 			})
+
+		su.spec("LIST-007", "every listed image has a non-empty id and a size > 0 (what kubelet's client requires)",
+			Meta{Refs: []string{"CV-03", "IS-27", "IS-01"}}, func(ctx context.Context, s *harness.Spec) {
+				_, ref := s.PushUnique("v1")
+				s.MustPull(ctx, ref)
+				list := s.List(ctx)
+				Expect(harness.Find(list, ref)).NotTo(BeNil())
+				for _, img := range list {
+					Expect(img.GetId()).NotTo(BeEmpty(), "a listed image without id: %v", img.GetRepoTags())
+					Expect(img.GetSize()).To(BeNumerically(">", 0), "listed image %s has size 0", img.GetId())
+				}
+			})
 	})
 }
 
