@@ -491,16 +491,7 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request, rt route.Route)
 		if aerr := checkChunkLen(r, chunk); aerr != nil {
 			return aerr
 		}
-		if start >= 0 {
-			size, err := h.st.UploadSize(rt.Repo, id)
-			if err != nil {
-				return fromStore(err)
-			}
-			if start != size {
-				return newErr(http.StatusRequestedRangeNotSatisfiable, codeRangeInvalid, fmt.Sprintf("chunk starts at %d, upload has %d bytes", start, size))
-			}
-		}
-		if err := h.st.FinishUpload(rt.Repo, id, d, chunk); err != nil {
+		if err := h.st.FinishUpload(rt.Repo, id, start, d, chunk); err != nil {
 			return fromStore(err)
 		}
 		h.blobCreated(w, rt.Repo, d)

@@ -467,9 +467,10 @@ func (s *Store) AppendUpload(repoName, id string, start int64, chunk []byte) (in
 	return int64(len(u.data)), nil
 }
 
-// FinishUpload appends the final chunk, verifies the content against d, links the blob into the
-// session's repository and closes the session. On a digest mismatch the session stays open.
-func (s *Store) FinishUpload(repoName, id string, d digest.Digest, chunk []byte) error {
+// FinishUpload appends the final chunk (start as for AppendUpload), verifies the content against
+// d, links the blob into the session's repository and closes the session. On any error the
+// session stays as it was.
+func (s *Store) FinishUpload(repoName, id string, start int64, d digest.Digest, chunk []byte) error {
 	if err := checkDigest(d); err != nil {
 		return err
 	}
@@ -478,6 +479,9 @@ func (s *Store) FinishUpload(repoName, id string, d digest.Digest, chunk []byte)
 	u, err := s.uploadLocked(repoName, id)
 	if err != nil {
 		return err
+	}
+	if start >= 0 && start != int64(len(u.data)) {
+		return fmt.Errorf("%w: chunk starts at %d, upload has %d bytes", ErrRangeInvalid, start, len(u.data))
 	}
 	data := append(slices.Clone(u.data), chunk...)
 	if got := d.Algorithm().FromBytes(data); got != d {

@@ -138,13 +138,16 @@ func TestUploads(t *testing.T) {
 		t.Fatalf("session from another repo: %v", err)
 	}
 	want := digest.FromString("hello world")
-	if err := s.FinishUpload("anon/u", u.ID, digest.FromString("nope"), []byte("world")); !errors.Is(err, store.ErrDigestInvalid) {
+	if err := s.FinishUpload("anon/u", u.ID, 6, digest.FromString("nope"), []byte("world")); !errors.Is(err, store.ErrDigestInvalid) {
 		t.Fatalf("wrong digest: %v", err)
 	}
 	if n, _ := s.UploadSize("anon/u", u.ID); n != 6 {
 		t.Fatalf("failed finish changed the session: %d bytes", n)
 	}
-	if err := s.FinishUpload("anon/u", u.ID, want, []byte("world")); err != nil {
+	if err := s.FinishUpload("anon/u", u.ID, 7, want, []byte("world")); !errors.Is(err, store.ErrRangeInvalid) {
+		t.Fatalf("finish at the wrong offset: %v", err)
+	}
+	if err := s.FinishUpload("anon/u", u.ID, -1, want, []byte("world")); err != nil {
 		t.Fatal(err)
 	}
 	if b, ok := s.Blob("anon/u", want); !ok || string(b) != "hello world" {
