@@ -56,6 +56,7 @@ type Service struct {
 	now                 func() time.Time
 
 	mu       sync.Mutex
+	quirks   Quirks
 	short    time.Duration
 	tokens   map[string]*token
 	refresh  map[string]bool
@@ -177,6 +178,28 @@ func (s *Service) SetExpiresIn(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.short = d
+}
+
+// Quirks are deviations real token services show (registry-wire.md §2 "fixture implications"),
+// for informational specs. They apply to the whole Service; the zero value is the spec behaviour.
+type Quirks struct {
+	NoErrorParam    bool // challenges never carry error="invalid_token"/"insufficient_scope"
+	OmitExpiresIn   bool // token responses without expires_in
+	OmitIssuedAt    bool // token responses without issued_at
+	AccessTokenOnly bool // GET responses carry access_token but not token
+}
+
+// SetQuirks replaces the Service's quirks (zero = none).
+func (s *Service) SetQuirks(q Quirks) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.quirks = q
+}
+
+func (s *Service) currentQuirks() Quirks {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.quirks
 }
 
 // TokenRequests returns every token service request so far, oldest first.

@@ -223,3 +223,42 @@ func TestContainerdRecoversFromInvalidToken(t *testing.T) {
 		}
 	})
 }
+
+func TestQuirks(t *testing.T) {
+	e := newEnv(t)
+	e.push(t, "token/img", 1)
+	e.push(t, "token-get/img", 2)
+
+	t.Run("access_token only, no expires_in or issued_at", func(t *testing.T) {
+		e.svc.SetQuirks(auth.Quirks{AccessTokenOnly: true, OmitExpiresIn: true, OmitIssuedAt: true})
+		defer e.svc.SetQuirks(auth.Quirks{})
+		w := get(t, e.srv.URL+"/token?scope=repository:token/img:pull", "Authorization", basicAuth(user, pass))
+		for _, k := range []string{"token", "expires_in", "issued_at"} {
+			if _, ok := w.json[k]; ok {
+				t.Errorf("%s present: %s", k, w.body)
+			}
+		}
+		if err := (ctrdPuller{authorizer: creds(user, pass), dir: t.TempDir()}).pull(ctx(t), e.ref("token-get/img")); err != nil {
+			t.Errorf("containerd (GET fallback): %v", err)
+		}
+		if err := pullGGCR(ctx(t), e.ref("token/img"), remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: user, Password: pass}))); err != nil {
+			t.Errorf("ggcr: %v", err)
+		}
+	})
+	t.Run("no error param: containerd keeps the revoked token", func(t *testing.T) {
+		e.svc.SetQuirks(auth.Quirks{NoErrorParam: true})
+		defer e.svc.SetQuirks(auth.Quirks{})
+		p := ctrdPuller{authorizer: creds(user, pass), dir: t.TempDir()}
+		from := len(e.svc.TokenRequests())
+		r, n, desc, err := p.resolve(ctx(t), e.ref("token/img"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.svc.RevokeAll()
+		if err := p.fetch(ctx(t), r, n, desc); err == nil {
+			t.Fatal("fetch with a revoked token and a bare challenge succeeded")
+		}
+		// The bare challenge makes containerd reuse its handler: no second token request.
+		wantCalls(t, tokenCalls(e.svc, from), "POST password password OK")
+	})
+}

@@ -139,7 +139,7 @@ func (s *Service) challenge(w http.ResponseWriter, r *http.Request, c challenge)
 		if c.scope != "" {
 			v += fmt.Sprintf(",scope=%q", c.scope)
 		}
-		if c.err != "" {
+		if c.err != "" && !s.currentQuirks().NoErrorParam {
 			v += fmt.Sprintf(",error=%q", c.err)
 		}
 		h.Set("WWW-Authenticate", v)

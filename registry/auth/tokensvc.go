@@ -124,8 +124,17 @@ func (s *Service) token(w http.ResponseWriter, r *http.Request, tr *TokenRequest
 		"expires_in":   max(1, int(math.Ceil(lifetime.Seconds()))),
 		"issued_at":    issued.UTC().Format(time.RFC3339),
 	}
+	q := s.currentQuirks()
+	if q.OmitExpiresIn {
+		delete(resp, "expires_in")
+	}
+	if q.OmitIssuedAt {
+		delete(resp, "issued_at")
+	}
 	if r.Method == http.MethodGet {
-		resp["token"] = tok
+		if !q.AccessTokenOnly {
+			resp["token"] = tok
+		}
 	} else {
 		resp["scope"] = tr.Granted
 	}
