@@ -119,6 +119,8 @@ func (s *Service) token(w http.ResponseWriter, r *http.Request, tr *TokenRequest
 	}
 	tok, g, lifetime, issued := s.issue(user, scopes)
 	tr.Granted = g.scopes()
+	// A map, not containerd's auth.FetchTokenResponse/OAuthTokenResponse (client-side types
+	// without omitempty): optional fields must be absent, not empty.
 	resp := map[string]any{
 		"access_token": tok,
 		"expires_in":   max(1, int(math.Ceil(lifetime.Seconds()))),
