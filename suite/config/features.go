@@ -24,6 +24,16 @@ const (
 	FeaturePinned          = "pinned"           // =REF: a reference the target is configured to pin
 )
 
+// Usage returns how to declare name on the command line ("runtime-handler=NAME").
+func Usage(name string) string {
+	for _, k := range KnownFeatures() {
+		if k == name || strings.HasPrefix(k, name+"=") {
+			return k
+		}
+	}
+	return name
+}
+
 // KnownFeatures lists every feature name the suite understands.
 func KnownFeatures() []string {
 	return []string{FeatureSchema1, FeatureRegistryToken, FeatureStreamImages, FeatureStreamBatch + "=N",

@@ -18,6 +18,7 @@ import (
 	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
 
 	"github.com/criimage/criimage/registry/journal"
+	"github.com/criimage/criimage/suite/config"
 	"github.com/criimage/criimage/suite/expectations"
 	"github.com/criimage/criimage/suite/harness"
 	"github.com/criimage/criimage/suite/report"
@@ -76,7 +77,7 @@ func (su *suite) spec(id, text string, m Meta, body Body) {
 	args = append(args, func(ctx SpecContext) {
 		for _, f := range m.Needs {
 			if !su.env.Cfg.Features.Has(f) {
-				Skip(fmt.Sprintf("unsupported: feature %q not declared by the target (--features %s)", f, f))
+				Skip(fmt.Sprintf("unsupported: feature %q not declared by the target (--features %s)", f, config.Usage(f)))
 			}
 		}
 		s := su.env.Begin(id)
