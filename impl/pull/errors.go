@@ -46,7 +46,9 @@ func toStatus(ref string, err error) error {
 		msg = sanitize(s.Message())
 	}
 	if prefix != "" {
-		msg = prefix + ": " + msg
+		// kubelet's CRI client flattens Unknown errors to their message and classifies registry
+		// errors by this prefix (cri-api pkg/errors), so it leads.
+		return status.Errorf(code, "%s: pull %q: %s", prefix, ref, msg)
 	}
 	return status.Errorf(code, "pull %q: %s", ref, msg)
 }
@@ -81,7 +83,7 @@ func classify(err error) (codes.Code, string) {
 		case c == http.StatusNotFound:
 			return codes.NotFound, ""
 		case c == http.StatusTooManyRequests || c >= 500:
-			return codes.Unavailable, registryUnavailable
+			return codes.Unknown, registryUnavailable
 		default:
 			return codes.Unknown, ""
 		}
@@ -95,7 +97,7 @@ func classify(err error) (codes.Code, string) {
 		// content.Writer.Commit: "unexpected commit digest/size" — the registry sent other bytes.
 		return codes.DataLoss, ""
 	case errors.As(err, &netErr), errors.As(err, &urlErr):
-		return codes.Unavailable, registryUnavailable
+		return codes.Unknown, registryUnavailable
 	}
 	return codes.Unknown, ""
 }

@@ -2,6 +2,7 @@ package pull
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -86,5 +87,77 @@ func TestUnpackFailureLeavesNothing(t *testing.T) {
 	}
 	e.assertUnpacked(res, "native")
 	_ = res.Done(e.ctx)
+	e.assertClean()
+}
+
+func TestRetryAfterCorruptionRefetches(t *testing.T) {
+	t.Run("with GC after failure", func(t *testing.T) { testRetryAfterCorruption(t, false) })
+	// Without the collection, the aborted ingest is what keeps a retry from resuming bad bytes.
+	t.Run("ingest aborted", func(t *testing.T) { testRetryAfterCorruption(t, true) })
+}
+
+func testRetryAfterCorruption(t *testing.T, noGC bool) {
+	e := newEnv(t, Options{})
+	e.p.hooks.noGC = noGC
+	img := buildImage(t, true, linuxAMD64, map[string]string{"a": strings.Repeat("corrupt me ", 500)})
+	e.push("anon/retry", "v1", img)
+	e.push("anon/other", "v1", img)
+	e.reg.Faults().Arm(faults.Rule{
+		Match:  faults.Match{Method: "GET", Repo: "anon/retry", Digest: img.layers[0]},
+		Action: faults.Action{Kind: faults.KindCorrupt, AfterBytes: 64},
+		Times:  1,
+	})
+	ref := e.ref(e.reg.PlainHost() + "/anon/retry:v1")
+	if _, err := e.p.Pull(e.ctx, Request{Ref: ref}); status.Code(err) != codes.DataLoss {
+		t.Fatalf("first pull = %v, want DataLoss", err)
+	}
+	// Nothing of the failed pull remains, not even a partial ingest, without an explicit GC.
+	if left := e.leftovers(); len(left) > 0 && !noGC {
+		t.Fatalf("after the failed pull: %v", left)
+	}
+	if sts, _ := e.b.Content.ListStatuses(e.b.Context(e.ctx)); len(sts) > 0 {
+		t.Fatalf("ingests left after the failed pull: %v", sts)
+	}
+	for _, r := range []string{"/anon/other:v1", "/anon/retry:v1"} {
+		res, err := e.p.Pull(e.ctx, Request{Ref: e.ref(e.reg.PlainHost() + r)})
+		if err != nil {
+			t.Fatalf("pull %s after the corrupted one: %v", r, err)
+		}
+		e.assertUnpacked(res, "native")
+		_ = res.Done(e.ctx)
+	}
+}
+
+func TestMalformedDigestsAreRefusedBeforeAnyRequest(t *testing.T) {
+	e := newEnv(t, Options{})
+	for i, bad := range []string{
+		"sha256:../../../../../token?scope=repository:x:pull",
+		"sha256:" + strings.Repeat("Z", 64),
+		"sha256:abc",
+		"sha256:" + strings.Repeat("0", 64) + "/../../x",
+	} {
+		img := buildImage(t, true, linuxAMD64, map[string]string{"bad": bad})
+		var m map[string]any
+		mustJSON(t, img.raw, &m)
+		if i%2 == 0 {
+			m["layers"].([]any)[0].(map[string]any)["digest"] = bad
+		} else {
+			m["config"].(map[string]any)["digest"] = bad
+		}
+		img.raw = mustMarshal(t, m)
+		repo := fmt.Sprintf("anon/bad%d", i)
+		e.push(repo, "v1", img)
+		before := e.reg.Journal().Last()
+		ref := e.reg.PlainHost() + "/" + repo + ":v1"
+		_, err := e.p.Pull(e.ctx, Request{Ref: e.ref(ref)})
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "invalid digest") || !strings.Contains(err.Error(), ref) {
+			t.Errorf("Pull with digest %q = %v, want InvalidArgument", bad, err)
+		}
+		for _, en := range e.reg.Journal().Since(before) {
+			if !strings.HasPrefix(en.Path, "/v2/"+repo+"/") {
+				t.Errorf("digest %q led to a request outside the repository: %s %s", bad, en.Method, en.Path)
+			}
+		}
+	}
 	e.assertClean()
 }

@@ -15,17 +15,22 @@ import (
 	"github.com/containerd/containerd/v2/core/remotes"
 	"github.com/containerd/containerd/v2/core/remotes/docker"
 	"github.com/containerd/containerd/v2/core/remotes/docker/config"
+	"github.com/containerd/containerd/v2/core/transfer"
 	"github.com/containerd/containerd/v2/core/unpack"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/criimage/criimage/impl/auth"
 	"github.com/criimage/criimage/impl/hosts"
 )
+
+// maxConcurrentDownloads bounds the blob requests of one pull.
+const maxConcurrentDownloads = 3
 
 // run is one flight: resolve, fetch and unpack under the flight's lease.
 func (p *Puller) run(ctx context.Context, f *flight, named reference.Named, scope *auth.Scope, sn string) (outcome, error) {
@@ -47,6 +52,11 @@ func (p *Puller) run(ctx context.Context, f *flight, named reference.Named, scop
 		go prog.watch(ctx, p.opts.ProgressTimeout, cancel)
 	}
 	resolver := docker.NewResolver(docker.ResolverOptions{Hosts: p.registryHosts(ctx, scope, prog)})
+	// At most maxConcurrentDownloads blob requests per pull (CRI's default max_concurrent_downloads;
+	// per pull, not per process, so a held pull never starves another).
+	if r, ok := resolver.(remotes.ResolverWithOptions); ok {
+		r.SetOptions(transfer.WithDownloadLimiter(semaphore.NewWeighted(maxConcurrentDownloads)))
+	}
 
 	out, err := p.fetch(ctx, resolver, ref, sn)
 	if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(err, cause) {
@@ -150,7 +160,8 @@ func (p *Puller) fetch(ctx context.Context, resolver remotes.Resolver, ref, sn s
 		return outcome{}, wrapf(err, "distribution source label")
 	}
 	handler := unpacker.Unpack(images.Handlers(
-		remotes.FetchHandler(cs, fetcher),
+		images.HandlerFunc(validateDigest),
+		p.fetchOrAbort(remotes.FetchHandler(cs, fetcher)),
 		record,
 		children,
 		distSource,
@@ -189,6 +200,35 @@ func (p *Puller) fetch(ctx context.Context, resolver remotes.Resolver, ref, sn s
 		out.content = append(out.content, l)
 	}
 	return out, nil
+}
+
+// validateDigest refuses descriptors whose digest is malformed before anything uses it in a URL
+// path (CVE-2024-3727: "sha256:../../token" would otherwise be requested).
+func validateDigest(_ context.Context, d ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+	if err := d.Digest.Validate(); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "the image names an invalid digest %q (%s): %v", d.Digest, d.MediaType, err)
+	}
+	if d.Size < 0 {
+		return nil, status.Errorf(codes.InvalidArgument, "the image names %s with negative size %d", d.Digest, d.Size)
+	}
+	return nil, nil
+}
+
+// fetchOrAbort aborts the ingest of a failed fetch, so no retry (of any pull) resumes from bytes
+// that failed verification: containerd's content.Copy would otherwise commit the same wrong data
+// again. The unpacker's per-digest lock is held around the handler, so no other fetch of this
+// blob is writing to the ingest meanwhile.
+func (p *Puller) fetchOrAbort(h images.HandlerFunc) images.HandlerFunc {
+	return func(ctx context.Context, d ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+		children, err := h(ctx, d)
+		if err != nil {
+			ref := remotes.MakeRefKey(ctx, d)
+			if aerr := p.b.Content.Abort(context.WithoutCancel(ctx), ref); aerr != nil && !errdefs.IsNotFound(aerr) {
+				p.log.Warn("pull: abort ingest", "ref", ref, "error", aerr)
+			}
+		}
+		return children, err
+	}
 }
 
 // classifyUnpack marks content-verification failures as data loss.

@@ -202,6 +202,13 @@ func (e *env) leftovers() []string {
 	}); err != nil && !errors.Is(err, os.ErrNotExist) {
 		e.t.Fatal(err)
 	}
+	sts, err := e.b.RawContent().ListStatuses(e.ctx)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		e.t.Fatal(err)
+	}
+	for _, st := range sts {
+		out = append(out, fmt.Sprintf("ingest %s (%d bytes)", st.Ref, st.Offset))
+	}
 	for name := range e.b.Snapshotters {
 		if err := e.b.RawSnapshotter(name).Walk(e.ctx, func(_ context.Context, i snapshots.Info) error {
 			out = append(out, fmt.Sprintf("snapshot %s/%s", name, i.Name))

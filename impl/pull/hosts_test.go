@@ -91,8 +91,9 @@ func TestHostsWrongCA(t *testing.T) {
 	e.push("anon/tls", "v1", buildImage(t, true, linuxAMD64, map[string]string{"tls": "2"}))
 	ref := tlsAddr + "/anon/tls:v1"
 	_, err = e.p.Pull(e.ctx, Request{Ref: e.ref(ref)})
-	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "certificate") || !strings.Contains(err.Error(), ref) {
-		t.Fatalf("Pull = %v, want Unavailable about the certificate", err)
+	if status.Code(err) != codes.Unknown || !strings.HasPrefix(status.Convert(err).Message(), "RegistryUnavailable: ") ||
+		!strings.Contains(err.Error(), "certificate") || !strings.Contains(err.Error(), ref) {
+		t.Fatalf("Pull = %v, want Unknown, RegistryUnavailable about the certificate", err)
 	}
 }
 

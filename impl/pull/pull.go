@@ -6,16 +6,19 @@
 //
 // # Errors
 //
-// Every error is a gRPC status whose message starts with `pull "<ref>": `; URL query values and
-// userinfo are redacted; no credential ever appears.
+// Every error is a gRPC status whose message starts with `pull "<ref>": ` (registry-unavailable
+// errors: `RegistryUnavailable: pull "<ref>": `); URL query values and userinfo are redacted; no
+// credential ever appears.
 //
 //	code              when
 //	InvalidArgument   malformed auth / server_address, unknown snapshotter, nil reference,
-//	                  invalid schema 1 manifest
+//	                  invalid schema 1 manifest, a malformed digest in the image (CVE-2024-3727)
 //	NotFound          tag or manifest missing (404), no manifest for the platform
 //	Unauthenticated   401 / authorization failed (wrong or missing credentials)
 //	PermissionDenied  403
-//	Unavailable       "RegistryUnavailable: …": connection failures, 429, 5xx
+//	Unknown           "RegistryUnavailable: …" first: connection/TLS failures, 429, 5xx
+//	                  (cri-api pkg/errors.ErrRegistryUnavailable; kubelet's CRI client keeps
+//	                  the message of Unknown errors only, so the prefix reaches it)
 //	DataLoss          content failed verification: digest/size mismatch, corrupt layer,
 //	                  wrong diff ID
 //	FailedPrecondition malformed hosts.toml in a configured hosts directory
@@ -37,8 +40,9 @@
 // download under one lease, run on a context detached from the callers. Each caller waits on its
 // own context; the flight is cancelled only when every caller has gone. When it succeeds, each
 // remaining caller gets its own lease referencing the content (Result.Done deletes it), and the
-// flight's lease is deleted once every caller has its own. A failed flight deletes its lease, so
-// the next GC leaves nothing of it.
+// flight's lease is deleted once every caller has its own. A failed flight deletes its lease,
+// aborts the ingests of failed fetches (a retry must not resume from bad bytes) and runs the
+// backend's GC, so nothing of it remains.
 //
 // # Schema 1
 //
@@ -129,6 +133,7 @@ type Puller struct {
 type hooks struct {
 	joined   func(waiters int) // a caller joined a flight (under Puller.mu)
 	finished func(err error)   // a flight finished and released what it must (lease on failure)
+	noGC     bool              // skip the collection after a failed flight
 }
 
 // New returns a Puller over b.
@@ -247,6 +252,13 @@ func (p *Puller) join(ctx context.Context, key string, run func(context.Context,
 		p.mu.Unlock()
 		if err != nil || release {
 			p.deleteLease(fctx, f.leaseID)
+		}
+		if err != nil && !p.hooks.noGC {
+			// Reclaim what the failed pull brought in now, not at some later collection, so disk
+			// usage (ImageFsInfo) returns to where it was.
+			if gerr := p.b.GC(context.WithoutCancel(fctx)); gerr != nil {
+				p.log.Warn("pull: garbage collection after a failed pull", "error", gerr)
+			}
 		}
 		close(f.done)
 		if p.hooks.finished != nil {
