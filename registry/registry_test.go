@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -39,6 +41,20 @@ func tlsTransport(t *testing.T, reg *registry.Registry) *http.Transport {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool, ServerName: registry.DefaultTLSHostName}
+	return tr
+}
+
+// nameTransport trusts only the registry's CA and resolves its TLS host name to the listener.
+func nameTransport(t *testing.T, reg *registry.Registry) *http.Transport {
+	tr := tlsTransport(t, reg)
+	tr.TLSClientConfig.ServerName = ""
+	var d net.Dialer
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if addr != reg.TLSHost() {
+			return nil, fmt.Errorf("test dialer: unexpected address %s", addr)
+		}
+		return d.DialContext(ctx, network, reg.TLSAddr())
+	}
 	return tr
 }
 
@@ -78,6 +94,9 @@ func TestSeedAndPullWithGGCR(t *testing.T) {
 	}{
 		{"plain", reg.PlainHost() + "/anon/seeded:v1", nil},
 		{"tls", reg.TLSAddr() + "/anon/seeded:v1", []remote.Option{remote.WithTransport(tlsTransport(t, reg))}},
+		// Under its DNS name the registry is not loopback to ggcr: HTTPS only, certificate
+		// verified for the name (the dialer plays /etc/hosts).
+		{"tls by name", reg.TLSHost() + "/anon/seeded:v1", []remote.Option{remote.WithTransport(nameTransport(t, reg))}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var nopts []name.Option
