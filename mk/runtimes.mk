@@ -3,7 +3,7 @@
 
 CONTAINERD_VERSIONS ?= 2.4.2 1.6.20
 
-.PHONY: install-peers conformance-containerd conformance-containerd-all containerd-smoke lint-scripts results
+.PHONY: install-peers conformance-containerd conformance-containerd-all containerd-smoke lint-scripts results reference-report
 
 ## install-peers: containerd 1.6.20 + runc (apt), containerd v2.4.2 and crictl v1.37.0 (go install).
 install-peers:
@@ -26,3 +26,18 @@ containerd-smoke: build
 ## lint-scripts: shellcheck every script (skipped with a note when shellcheck is missing).
 lint-scripts:
 	@if command -v shellcheck >/dev/null; then shellcheck hack/*.sh .ci/install-peers.sh; else echo "lint-scripts: shellcheck not installed (apt-get install shellcheck)"; fi
+
+GATES_DIR ?= _output/gates
+
+## reference-report: the suite against the embedded reference, reports in _output/reference (no root).
+reference-report: build
+	$(BIN)/criimage test --embedded --report-dir _output/reference
+
+## results: regenerate docs/results.md from the reports of reference-report and the gates
+## (run those first; a missing report is an error).
+results:
+	$(GO) run ./hack/results -o docs/results.md \
+		-target "reference=_output/reference" \
+		-target "containerd 2.4.2=$(GATES_DIR)/containerd-2.4.2" \
+		-target "containerd 2.4.2 (local pull)=$(GATES_DIR)/containerd-2.4.2-local" \
+		-target "containerd 1.6.20=$(GATES_DIR)/containerd-1.6.20"

@@ -18,6 +18,9 @@ import (
 	"github.com/criimage/criimage/registry"
 )
 
+// A running fixture registry is a Source (criimage registry can hand itself to WriteCertsDir).
+var _ Source = (*registry.Registry)(nil)
+
 // Environment of TestLiveRuntime, set by hack/containerd-gate.sh (or by hand) for a running
 // runtime whose config_path is CRIIMAGE_CERTS_DIR.
 const (
