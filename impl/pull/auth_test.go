@@ -62,6 +62,7 @@ func contains(list []string, s string) bool {
 }
 
 func TestPullAuthVariants(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	host := e.reg.PlainHost()
 	img := buildImage(t, true, linuxAMD64, map[string]string{"auth": "1"})
@@ -99,6 +100,7 @@ func TestPullAuthVariants(t *testing.T) {
 }
 
 func TestPullAuthFailures(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	host := e.reg.PlainHost()
 	img := buildImage(t, true, linuxAMD64, map[string]string{"auth": "2"})
@@ -156,6 +158,7 @@ func TestPullAuthFailures(t *testing.T) {
 // TestCredentialsStayHome: redirects to another origin, foreign-layer URLs, realms on another host
 // and plain-HTTP realms of a TLS registry never receive the credentials.
 func TestCredentialsStayHome(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	host := e.reg.PlainHost()
 	foreign := strings.TrimPrefix(e.reg.ForeignURL(), "http://")

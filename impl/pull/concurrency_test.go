@@ -41,6 +41,7 @@ func waitJoined(t *testing.T, ctx context.Context, ch <-chan int, n int) {
 }
 
 func TestConcurrentPullsShareOneDownload(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	img := buildImage(t, true, linuxAMD64, map[string]string{"a": "1"}, map[string]string{"b": "2"})
 	e.push("anon/dedup", "v1", img)
@@ -95,6 +96,7 @@ func TestConcurrentPullsShareOneDownload(t *testing.T) {
 }
 
 func TestCancelOneCallerKeepsTheOthers(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	img := buildImage(t, true, linuxAMD64, map[string]string{"a": "1"})
 	e.push("anon/cancel", "v1", img)
@@ -139,6 +141,7 @@ func TestCancelOneCallerKeepsTheOthers(t *testing.T) {
 }
 
 func TestLastCallerGoneCancelsTheDownload(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	img := buildImage(t, true, linuxAMD64, map[string]string{"a": "1"}, map[string]string{"b": "2"})
 	e.push("anon/gone", "v1", img)
@@ -182,6 +185,7 @@ func TestLastCallerGoneCancelsTheDownload(t *testing.T) {
 }
 
 func TestProgressTimeout(t *testing.T) {
+	t.Parallel()
 	const timeout = 200 * time.Millisecond
 	e := newEnv(t, Options{ProgressTimeout: timeout})
 	img := buildImage(t, true, linuxAMD64, map[string]string{"a": strings.Repeat("x", 4096)})
@@ -203,6 +207,7 @@ func TestProgressTimeout(t *testing.T) {
 }
 
 func TestSlowButSteadyPullIsNotCancelled(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{ProgressTimeout: 200 * time.Millisecond})
 	img := buildImage(t, true, linuxAMD64, map[string]string{"a": "slow"})
 	e.push("anon/drip", "v1", img)
@@ -220,6 +225,7 @@ func TestSlowButSteadyPullIsNotCancelled(t *testing.T) {
 }
 
 func TestNoProgressTimeoutStillCompletes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{ProgressTimeout: 0})
 	img := buildImage(t, true, linuxAMD64, map[string]string{"a": "zero"})
 	e.push("anon/zero", "v1", img)

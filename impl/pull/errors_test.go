@@ -16,6 +16,7 @@ import (
 )
 
 func TestToStatus(t *testing.T) {
+	t.Parallel()
 	unexpected := func(code int) error {
 		return remoteerrors.ErrUnexpectedStatus{StatusCode: code, Status: http.StatusText(code), RequestMethod: "GET",
 			RequestURL: "https://cdn.example/blob?X-Amz-Signature=topsecret&ns=docker.io"}
@@ -63,6 +64,7 @@ func TestToStatus(t *testing.T) {
 }
 
 func TestSanitize(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		`GET https://cdn.example/b?sig=abc&ns=docker.io: 403`: `GET https://cdn.example/b?ns=docker.io&sig=REDACTED: 403`,
 		`to "https://user:pw@reg.example/v2/"`:                `to "https://user:xxxxx@reg.example/v2/"`,

@@ -43,6 +43,7 @@ func rebuild(t *testing.T, ti testImage, edit func(*ocispec.Image)) testImage {
 }
 
 func TestUnpackFailureLeavesNothing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	host := e.reg.PlainHost()
 
@@ -91,6 +92,7 @@ func TestUnpackFailureLeavesNothing(t *testing.T) {
 }
 
 func TestRetryAfterCorruptionRefetches(t *testing.T) {
+	t.Parallel()
 	t.Run("with GC after failure", func(t *testing.T) { testRetryAfterCorruption(t, false) })
 	// Without the collection, the aborted ingest is what keeps a retry from resuming bad bytes.
 	t.Run("ingest aborted", func(t *testing.T) { testRetryAfterCorruption(t, true) })
@@ -129,6 +131,7 @@ func testRetryAfterCorruption(t *testing.T, noGC bool) {
 }
 
 func TestMalformedDigestsAreRefusedBeforeAnyRequest(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	for i, bad := range []string{
 		"sha256:../../../../../token?scope=repository:x:pull",

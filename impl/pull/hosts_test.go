@@ -35,6 +35,7 @@ func writeHosts(t *testing.T, root, dir, toml string, ca []byte) string {
 }
 
 func TestHostsTLSWithCA(t *testing.T) {
+	t.Parallel()
 	empty, root := t.TempDir(), t.TempDir()
 	e := newEnv(t, Options{HostsDirs: []string{empty, root}}) // the second root has it
 	tlsAddr := e.reg.TLSAddr()
@@ -79,6 +80,7 @@ func TestHostsTLSWithCA(t *testing.T) {
 }
 
 func TestHostsWrongCA(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	e := newEnv(t, Options{HostsDirs: []string{root}})
 	other, err := registry.Start(e.ctx, registry.Options{})
@@ -98,6 +100,7 @@ func TestHostsWrongCA(t *testing.T) {
 }
 
 func TestHostsMirrorGetsNoCredentials(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	e := newEnv(t, Options{HostsDirs: []string{root}})
 	plain := e.reg.PlainHost()
@@ -125,6 +128,7 @@ func TestHostsMirrorGetsNoCredentials(t *testing.T) {
 }
 
 func TestHostsMalformed(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	e := newEnv(t, Options{HostsDirs: []string{root}})
 	plain := e.reg.PlainHost()

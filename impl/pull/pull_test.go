@@ -14,6 +14,7 @@ import (
 )
 
 func TestPullFormats(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{Platform: platforms.Only(linuxAMD64)})
 	host := e.reg.PlainHost()
 	two := []map[string]string{{"etc/a": "a"}, {"etc/b": "b"}}
@@ -101,6 +102,7 @@ func (e *env) assertUnpacked(res Result, sn string) {
 }
 
 func TestPullPlatform(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{Platform: platforms.Only(linuxARM64)})
 	amd := buildImage(t, true, linuxAMD64, map[string]string{"arch": "amd64"})
 	arm := buildImage(t, true, linuxARM64, map[string]string{"arch": "arm64"})
@@ -120,6 +122,7 @@ func TestPullPlatform(t *testing.T) {
 }
 
 func TestPullNoPlatformMatch(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{Platform: platforms.Only(linuxS390x)})
 	amd := buildImage(t, true, linuxAMD64, map[string]string{"arch": "amd64"})
 	arm := buildImage(t, true, linuxARM64, map[string]string{"arch": "arm64"})
@@ -138,6 +141,7 @@ func TestPullNoPlatformMatch(t *testing.T) {
 }
 
 func TestPullNotFound(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	img := buildImage(t, true, linuxAMD64, map[string]string{"a": "a"})
 	e.push("anon/there", "v1", img)
@@ -155,6 +159,7 @@ func TestPullNotFound(t *testing.T) {
 }
 
 func TestPullBadRequest(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	ref := e.ref(e.reg.PlainHost() + "/anon/x:v1")
 	if _, err := e.p.Pull(e.ctx, Request{}); status.Code(err) != codes.InvalidArgument {
@@ -169,6 +174,7 @@ func TestPullBadRequest(t *testing.T) {
 }
 
 func TestPullRegistryUnavailable(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	ref := "127.0.0.1:1/anon/x:v1" // nothing listens on port 1
 	_, err := e.p.Pull(e.ctx, Request{Ref: e.ref(ref)})

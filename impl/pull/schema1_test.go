@@ -49,6 +49,7 @@ func schema1Image(t *testing.T) (schema1.Manifest, map[digest.Digest][]byte, []d
 }
 
 func TestPullSchema1(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	m, blobs, diffIDs := schema1Image(t)
 	for d, b := range blobs {
@@ -134,6 +135,7 @@ func TestPullSchema1(t *testing.T) {
 }
 
 func TestPullSchema1Invalid(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, Options{})
 	m, blobs, _ := schema1Image(t)
 	for _, b := range blobs {
