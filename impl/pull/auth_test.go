@@ -3,8 +3,10 @@ package pull
 import (
 	"encoding/base64"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -99,9 +101,40 @@ func TestPullAuthVariants(t *testing.T) {
 	}
 }
 
+// lockedBuffer collects log output from several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 func TestPullAuthFailures(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, Options{})
+	logs := &lockedBuffer{}
+	e := newEnv(t, Options{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	defer func() {
+		out := logs.String()
+		if !strings.Contains(out, "pull failed") {
+			t.Errorf("failures were not logged:\n%s", out)
+		}
+		for _, s := range []string{pass, "wrong-password-1", "wrong-password-2", "not-an-identity-token", "not-a-registry-token",
+			base64.StdEncoding.EncodeToString([]byte("no-colon-secret")), "no-colon-secret"} {
+			if strings.Contains(out, s) {
+				t.Errorf("the log contains the secret %q", s)
+			}
+		}
+	}()
 	host := e.reg.PlainHost()
 	img := buildImage(t, true, linuxAMD64, map[string]string{"auth": "2"})
 	for _, repo := range []string{"basic/img", "token/img", "regtoken/img"} {

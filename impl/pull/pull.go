@@ -199,7 +199,7 @@ func (p *Puller) Pull(ctx context.Context, req Request) (Result, error) {
 	}
 	key := ref + "\x00" + sn + "\x00" + scope.Fingerprint(p.fpKey)
 
-	f := p.join(ctx, key, func(fctx context.Context, f *flight) (outcome, error) {
+	f := p.join(ctx, key, ref, func(fctx context.Context, f *flight) (outcome, error) {
 		return p.run(fctx, f, req.Ref, scope, sn)
 	})
 	select {
@@ -221,7 +221,7 @@ func (p *Puller) Pull(ctx context.Context, req Request) (Result, error) {
 }
 
 // join returns the flight for key, starting it if there is none. The caller must leave it.
-func (p *Puller) join(ctx context.Context, key string, run func(context.Context, *flight) (outcome, error)) *flight {
+func (p *Puller) join(ctx context.Context, key, ref string, run func(context.Context, *flight) (outcome, error)) *flight {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if f, ok := p.flights[key]; ok {
@@ -238,8 +238,14 @@ func (p *Puller) join(ctx context.Context, key string, run func(context.Context,
 		p.hooks.joined(1)
 	}
 	go func() {
+		start := time.Now()
 		out, err := run(fctx, f)
 		cancel(nil)
+		if err != nil {
+			p.log.Info("pull failed", "ref", ref, "duration", time.Since(start), "error", status.Convert(toStatus(ref, err)).Message())
+		} else {
+			p.log.Debug("pulled", "ref", ref, "target", out.target.Digest, "config", out.config.Digest, "size", out.size, "duration", time.Since(start))
+		}
 		p.mu.Lock()
 		f.out, f.err, f.finished = out, err, true
 		if p.flights[key] == f {
