@@ -121,17 +121,21 @@ func Register(env *harness.Env) error {
 	})
 
 	// Every spec: no fixture secret in any error the target returned (LEAK-001 holds suite-wide),
-	// and a failed spec carries its registry transcript.
-	AfterEach(func() {
-		if env.Reg == nil {
-			return
-		}
-		leaks := env.Secrets.TakeLeaks()
-		if CurrentSpecReport().Failed() || len(leaks) > 0 {
-			since := CurrentSpecReport().StartTime
-			AddReportEntry(report.EntryTranscript, env.Reg.Journal().Transcript(entriesSince(env, since)), ReportEntryVisibilityFailureOrVerbose)
-		}
-		Expect(leaks).To(BeEmpty(), "the target returned a secret in an error message (LEAK-001)")
+	// and a failed spec carries its registry transcript. Registered from BeforeEach so that it runs
+	// after the spec's own cleanups (whose errors are scanned too).
+	BeforeEach(func() {
+		env.Secrets.TakeLeaks() // anything older belongs to no spec
+		DeferCleanup(func() {
+			if env.Reg == nil {
+				return
+			}
+			leaks := env.Secrets.TakeLeaks()
+			if CurrentSpecReport().Failed() || len(leaks) > 0 {
+				since := CurrentSpecReport().StartTime
+				AddReportEntry(report.EntryTranscript, env.Reg.Journal().Transcript(entriesSince(env, since)), ReportEntryVisibilityFailureOrVerbose)
+			}
+			Expect(leaks).To(BeEmpty(), "the target returned a secret in an error message (LEAK-001)")
+		})
 	})
 
 	ReportAfterSuite("criimage reports", func(r Report) {
