@@ -11,6 +11,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/criimage/criimage/impl/backend"
 )
 
 func TestPullFormats(t *testing.T) {
@@ -184,3 +186,30 @@ func TestPullRegistryUnavailable(t *testing.T) {
 }
 
 var _ = images.MediaTypeDockerSchema2Manifest
+
+func TestPullIntoRequestedSnapshotter(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Options{})
+	b, err := backend.Open(e.ctx, t.TempDir(), backend.Overlayfs)
+	if err != nil {
+		t.Skipf("overlayfs not available here: %v", err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	e.b, e.p = b, New(b, Options{})
+	img := buildImage(t, true, linuxAMD64, map[string]string{"a": "1"}, map[string]string{"b": "2"})
+	e.push("anon/overlay", "v1", img)
+	res, err := e.p.Pull(e.ctx, Request{Ref: e.ref(e.reg.PlainHost() + "/anon/overlay:v1"), Snapshotter: backend.Overlayfs})
+	if err != nil {
+		t.Fatalf("Pull: %v", err)
+	}
+	e.assertUnpacked(res, backend.Overlayfs)
+	info, err := e.b.Content.Info(e.b.Context(e.ctx), res.Config.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := info.Labels["containerd.io/gc.ref.snapshot.native"]; ok {
+		t.Error("unpacked into native too")
+	}
+	_ = res.Done(e.ctx)
+	e.assertClean()
+}
