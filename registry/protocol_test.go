@@ -20,9 +20,10 @@ func TestBlobRangeAndHeaders(t *testing.T) {
 	if resp.StatusCode != 206 || string(body) != "4567" || resp.Header.Get("Content-Range") != "bytes 4-7/16" {
 		t.Errorf("range: %d %q %q", resp.StatusCode, body, resp.Header.Get("Content-Range"))
 	}
-	resp, _ = do(t, "GET", u, map[string]string{"Range": "bytes=100-200"}, nil)
-	if resp.StatusCode != 416 {
-		t.Errorf("unsatisfiable range: %d", resp.StatusCode)
+	resp, body = do(t, "GET", u, map[string]string{"Range": "bytes=100-200"}, nil)
+	if code, msg := errCode(body); resp.StatusCode != 416 || code != "RANGE_INVALID" || !strings.Contains(msg, "bytes=100-200") ||
+		resp.Header.Get("Content-Type") != "application/json" || resp.Header.Get("Content-Range") != "bytes */16" {
+		t.Errorf("unsatisfiable range: %d %s %v", resp.StatusCode, body, resp.Header)
 	}
 	resp, body = do(t, "HEAD", u, nil, nil)
 	if resp.StatusCode != 200 || resp.ContentLength != 16 || len(body) != 0 || resp.Header.Get("Docker-Content-Digest") != d.String() {

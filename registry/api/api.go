@@ -396,7 +396,33 @@ func ServeBlob(w http.ResponseWriter, r *http.Request, d digest.Digest, data []b
 	hd.Set("Docker-Content-Digest", d.String())
 	hd.Set("Etag", strconv.Quote(d.String()))
 	hd.Set("Cache-Control", "max-age=31536000")
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
+	http.ServeContent(&rangeErrorWriter{ResponseWriter: w, r: r}, r, "", time.Time{}, bytes.NewReader(data))
+}
+
+// rangeErrorWriter turns http.ServeContent's plain-text 416 into a distribution JSON error that
+// names the Range asked for (Content-Range "bytes */size" stays).
+type rangeErrorWriter struct {
+	http.ResponseWriter
+	r       *http.Request
+	swallow bool
+}
+
+func (w *rangeErrorWriter) WriteHeader(code int) {
+	if code != http.StatusRequestedRangeNotSatisfiable {
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	w.swallow = true
+	w.Header().Del("X-Content-Type-Options")
+	WriteError(w.ResponseWriter, w.r, code, codeRangeInvalid,
+		fmt.Sprintf("range %q not satisfiable for blob of %s bytes", w.r.Header.Get("Range"), strings.TrimPrefix(w.Header().Get("Content-Range"), "bytes */")), nil)
+}
+
+func (w *rangeErrorWriter) Write(p []byte) (int, error) {
+	if w.swallow {
+		return len(p), nil // ServeContent's text body; the JSON error is already written
+	}
+	return w.ResponseWriter.Write(p)
 }
 
 // ---- uploads ----
