@@ -222,3 +222,42 @@ func TestAuthorizerRegistryToken(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthorizerRedirectSameHostOtherPort: net/http keeps Authorization on a redirect to the same
+// host name on another port (moby#13811 class); the authorizer drops it for hosts the credentials
+// are not for, as containerd's request.do calls Authorize from CheckRedirect.
+func TestAuthorizerRedirectSameHostOtherPort(t *testing.T) {
+	cdn := &recorder{realm: func(*http.Request) string { return "" }}
+	cdnSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cdn.mu.Lock()
+		if a := r.Header.Get("Authorization"); a != "" {
+			cdn.saw = append(cdn.saw, "Authorization "+a)
+		}
+		cdn.mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer cdnSrv.Close()
+	reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="reg"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		http.Redirect(w, r, cdnSrv.URL+"/blob", http.StatusTemporaryRedirect)
+	}))
+	defer reg.Close()
+	s, err := NewScope(&runtime.AuthConfig{Username: "u", Password: secret}, strings.TrimPrefix(reg.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := s.Authorizer(reg.Client(), nil)
+	client := &http.Client{CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		return a.Authorize(req.Context(), req)
+	}}
+	if got := challenge(t, a, client, reg.URL+"/v2/x/blobs/sha256:0"); got != http.StatusOK {
+		t.Fatalf("status %d, want 200 from the CDN", got)
+	}
+	if len(cdn.saw) != 0 {
+		t.Fatalf("the CDN on the same host name got %v", cdn.saw)
+	}
+}
