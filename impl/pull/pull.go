@@ -259,9 +259,10 @@ func (p *Puller) join(ctx context.Context, key, ref string, run func(context.Con
 		if err != nil || release {
 			p.deleteLease(fctx, f.leaseID)
 		}
-		if err != nil && !p.hooks.noGC {
-			// Reclaim what the failed pull brought in now, not at some later collection, so disk
-			// usage (ImageFsInfo) returns to where it was.
+		if (err != nil || release) && !p.hooks.noGC {
+			// Nobody holds what this flight brought in (it failed, or every caller left before it
+			// finished): reclaim it now, not at some later collection, so disk usage
+			// (ImageFsInfo) returns to where it was.
 			if gerr := p.b.GC(context.WithoutCancel(fctx)); gerr != nil {
 				p.log.Warn("pull: garbage collection after a failed pull", "error", gerr)
 			}
