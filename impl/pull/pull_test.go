@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/containerd/containerd/v2/core/content"
-	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/platforms"
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -185,7 +184,6 @@ func TestPullRegistryUnavailable(t *testing.T) {
 	}
 }
 
-var _ = images.MediaTypeDockerSchema2Manifest
 
 func TestPullIntoRequestedSnapshotter(t *testing.T) {
 	t.Parallel()
