@@ -184,7 +184,6 @@ func TestPullRegistryUnavailable(t *testing.T) {
 	}
 }
 
-
 func TestPullIntoRequestedSnapshotter(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, Options{})
