@@ -19,6 +19,12 @@ dir=$2
 source "$dir/daemon.env"
 pidfile=$dir/containerd.pid
 
+# seconds_since NANOS → seconds elapsed since the date +%s%N value NANOS, with 3 decimals (no bc).
+seconds_since() {
+	local ms=$((($(date +%s%N) - $1) / 1000000))
+	printf '%d.%03d\n' $((ms / 1000)) $((ms % 1000))
+}
+
 crictl_version() {
 	"$CRICTL_BIN" --config /dev/null --runtime-endpoint "$CONTAINERD_ENDPOINT" --timeout 5s version >/dev/null 2>&1
 }
@@ -52,7 +58,7 @@ start() {
 		return 1
 	fi
 	local proxy=http://127.0.0.1:9 t0 deadline pid
-	t0=$(date +%s.%N)
+	t0=$(date +%s%N)
 	# setsid: the daemon outlives the shell that started it (restart runs under the suite).
 	env HTTP_PROXY=$proxy HTTPS_PROXY=$proxy http_proxy=$proxy https_proxy=$proxy \
 		NO_PROXY="$NO_PROXY_HOSTS" no_proxy="$NO_PROXY_HOSTS" \
@@ -75,7 +81,7 @@ start() {
 		fi
 		sleep 0.1
 	done
-	echo "$(date +%s.%N) - $t0" | bc >"$dir/ready-seconds"
+	seconds_since "$t0" >"$dir/ready-seconds"
 }
 
 case $action in

@@ -71,7 +71,7 @@ die() { echo "gate: $*" >&2; exit 1; }
 actual=$("$CONTAINERD_BIN" --version)
 [[ $actual == *" $VERSION"* || $actual == *" v$VERSION"* ]] || die "$CONTAINERD_BIN is not $VERSION: $actual"
 
-gate_start=$(date +%s.%N)
+gate_start=$(date +%s%N)
 TMP=$(mktemp -d /tmp/criimage-gate.XXXXXX)
 HOSTS_MARK="# criimage-gate:$$"
 HOSTS_ADDED=false
@@ -110,7 +110,10 @@ eval "$("$CRIIMAGE_BIN" config "${config_args[@]}")"
 echo "gate: containerd $VERSION ($CONTAINERD_BIN), config $CONTAINERD_CONFIG, snapshotter $SNAPSHOTTER, pull path $PULL_PATH"
 
 # 3. Name resolution for the fixture TLS host.
-if ! getent hosts "$TLS_NAME" | awk '{print $1}' | grep -q '^127\.'; then
+# Our own marker line, unless the name resolves to loopback without any gate's line (then it is
+# configured permanently): concurrent gates each add and remove their own line.
+addr=$(getent hosts "$TLS_NAME" | awk '{ print $1; exit }' || true)
+if [[ $addr != 127.* ]] || grep -qF '# criimage-gate:' /etc/hosts; then
 	printf '127.0.0.1 %s %s\n' "$TLS_NAME" "$HOSTS_MARK" >>/etc/hosts
 	HOSTS_ADDED=true
 	echo "gate: added '127.0.0.1 $TLS_NAME' to /etc/hosts (removed on exit)"
@@ -154,11 +157,11 @@ fi
 
 cp "$CONTAINERD_CONFIG" "$REPORT_DIR/config.toml"
 cp "$CONTAINERD_LOG" "$REPORT_DIR/containerd.log"
-wall=$(printf '%.3f' "$(echo "$(date +%s.%N) - $gate_start" | bc)")
-ready=$(printf '%.3f' "$ready")
+wall_ms=$((($(date +%s%N) - gate_start) / 1000000))
+wall=$(printf '%d.%03d' $((wall_ms / 1000)) $((wall_ms % 1000)))
 cat >"$REPORT_DIR/gate.json" <<JSON
 {"runtime": "containerd", "version": "$VERSION", "binary_version": "$actual", "snapshotter": "$SNAPSHOTTER",
- "pull_path": "$PULL_PATH", "features": "$FEATURES", "started": "$(date -u -d "@${gate_start%.*}" +%FT%TZ)",
+ "pull_path": "$PULL_PATH", "features": "$FEATURES", "started": "$(date -u -d "@$((gate_start / 1000000000))" +%FT%TZ)",
  "socket_ready_seconds": $ready, "wall_seconds": $wall, "suite": "$suite", "result": "$result"}
 JSON
 echo "gate: containerd $VERSION: $result (suite $suite) in ${wall}s; report in $REPORT_DIR"
