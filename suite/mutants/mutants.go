@@ -25,6 +25,8 @@ const (
 	AuthServerAddrDropped = "auth-server-address-dropped"
 	PullConcurrentFails   = "pull-concurrent-fails"
 	RefDigestDropped      = "ref-digest-dropped"
+	PullCachedTag         = "pull-cached-tag"
+	PullErrorCodeUnknown  = "pull-error-code-unknown"
 
 	RefManifestDigest = "ref-manifest-digest"
 	RefNoSHA256Prefix = "ref-no-sha256-prefix"
@@ -51,6 +53,7 @@ const (
 	SizeZero       = "size-zero"
 	UIDAndUsername = "uid-and-username"
 	TagsMissing    = "tags-missing"
+	DigestsMissing = "digests-missing"
 	PinnedIgnored  = "pinned-ignored"
 
 	FsTimestampZero = "fsinfo-timestamp-zero"
@@ -81,6 +84,8 @@ func Catalog() []Mutant {
 		{AuthServerAddrDropped, "PullImage drops AuthConfig.server_address, so credentials scoped to another registry are sent to this one (IS-33)", []string{"AUTH-011"}, true},
 		{PullConcurrentFails, "a PullImage of a reference another PullImage is already pulling fails with AlreadyExists (IS-35)", []string{"RACE-001"}, true},
 		{RefDigestDropped, "PullImage of NAME:TAG@DIGEST pulls NAME:TAG, ignoring the digest (IS-26)", []string{"REF-008"}, false},
+		{PullCachedTag, "PullImage of a tag already present answers the stored image without asking the registry, so a moved tag is never seen (IS-26, IS-35)", []string{"RACE-006"}, true},
+		{PullErrorCodeUnknown, "every PullImage error is codes.Unknown (a malformed reference is not InvalidArgument)", []string{"REF-006"}, false},
 		{RefManifestDigest, "image_ref is the manifest digest, not the image ID that Image.id carries (IS-25, IS-35)", []string{"PULL-001"}, true},
 		{RefNoSHA256Prefix, "image_ref is the ID without its sha256: prefix while Image.id keeps it (IS-25)", []string{"PULL-001"}, false},
 		{ListEmpty, "ListImages returns no images (IS-01)", []string{"PULL-001", "LIST-001"}, true},
@@ -101,6 +106,7 @@ func Catalog() []Mutant {
 		{SizeZero, "Image.size is 0 in ImageStatus, ListImages and StreamImages (IS-27, CV-03)", []string{"PULL-003"}, true},
 		{UIDAndUsername, "Image.uid and Image.username are both set whenever one is (IS-28)", []string{"STATUS-003"}, true},
 		{TagsMissing, "Image.repo_tags is empty (IS-26)", []string{"PULL-002", "LIST-001"}, false},
+		{DigestsMissing, "Image.repo_digests is empty (IS-26)", []string{"PULL-002"}, false},
 		{PinnedIgnored, "Image.pinned is always false (IS-30)", []string{"STATUS-004"}, true},
 		{FsTimestampZero, "ImageFsInfo timestamps are 0 (IS-38)", []string{"FS-001"}, true},
 		{FsUsedConstant, "ImageFsInfo used_bytes never changes from its first answer (IS-39, IS-10)", []string{"FS-002"}, true},

@@ -165,6 +165,8 @@ func (p *Proxy) mutateImage(img *runtime.Image) *runtime.Image {
 		img.Size = 0
 	case TagsMissing:
 		img.RepoTags = nil
+	case DigestsMissing:
+		img.RepoDigests = nil
 	case PinnedIgnored:
 		img.Pinned = false
 	case UIDAndUsername:
@@ -246,6 +248,12 @@ func (p *Proxy) PullImage(ctx context.Context, req *runtime.PullImageRequest) (*
 			p.mu.Unlock()
 		}()
 	}
+	if p.is(PullCachedTag) {
+		st, err := p.images.ImageStatus(ctx, &runtime.ImageStatusRequest{Image: req.GetImage()})
+		if err == nil && st.GetImage() != nil && slices.Contains(st.GetImage().GetRepoTags(), req.GetImage().GetImage()) {
+			return &runtime.PullImageResponse{ImageRef: st.GetImage().GetId()}, nil
+		}
+	}
 	resp, err := p.images.PullImage(upCtx, req)
 	if err != nil {
 		return nil, p.pullFailed(req, err)
@@ -287,6 +295,8 @@ func (p *Proxy) pullFailed(req *runtime.PullImageRequest, err error) error {
 			st := status.Convert(err)
 			return status.Errorf(st.Code(), "%s (credentials used: %s)", st.Message(), strings.Join(secrets, " "))
 		}
+	case PullErrorCodeUnknown:
+		return status.Error(codes.Unknown, status.Convert(err).Message())
 	case FailedPullVisible:
 		ref := req.GetImage().GetImage()
 		if ref != "" {

@@ -162,6 +162,37 @@ func checks() map[string]check {
 				t.Fatalf("mutant pulled %s", id)
 			}
 		},
+		mutants.PullCachedTag: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			a, repo, ref := e.unique(t, "anon", "t")
+			if id := mustPull(t, bad, ref); id != a.ID {
+				t.Fatalf("first pull %s", id)
+			}
+			b := fixtures.Unique(t.Name()+"moved", 1, 256)
+			if err := b.Push(e.reg, repo, "t"); err != nil {
+				t.Fatal(err)
+			}
+			if id := mustPull(t, bad, ref); id != a.ID {
+				t.Fatalf("mutant saw the moved tag: %s", id)
+			}
+			if id := mustPull(t, good, ref); id != b.ID {
+				t.Fatalf("identity: %s, want the moved tag's %s", id, b.ID)
+			}
+		},
+		mutants.PullErrorCodeUnknown: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			ref := e.reg.PlainHost() + "/anon/UPPER:v1"
+			if _, err := pull(context.Background(), good, ref, nil); status.Code(err) != codes.InvalidArgument {
+				t.Fatalf("identity: %v", err)
+			}
+			if _, err := pull(context.Background(), bad, ref, nil); status.Code(err) != codes.Unknown {
+				t.Fatalf("mutant: %v", err)
+			}
+		},
+		mutants.DigestsMissing: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			_, g, b := withStatus(t, e, good, bad)
+			if len(g.GetRepoDigests()) == 0 || len(b.GetRepoDigests()) != 0 {
+				t.Fatal("digests")
+			}
+		},
 		mutants.RuntimeHandlerIgnored: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
 			_, _, ref := e.unique(t, "anon", "v1")
 			req := &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: ref, RuntimeHandler: "criimage-no-such-handler"}}
