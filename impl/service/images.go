@@ -100,7 +100,10 @@ func (s *Service) PullImage(ctx context.Context, req *runtime.PullImageRequest) 
 		return nil, status.Errorf(codes.Internal, "pull %q: config %s differs from the manifest's %s", named.String(), res.Config.Digest, img.ID)
 	}
 	if err := imagestore.Check(nctx, s.stores(), img); err != nil {
-		return nil, status.Errorf(codes.Internal, "pull %q left an unusable image: %v", named.String(), err)
+		// Content or snapshots deleted out of band during the pull. (A concurrent RemoveImage
+		// cannot cause it: content a pull finds already present is added to its lease by the
+		// metadata store's writer, and snapshots are held through the config's GC label.)
+		return nil, status.Errorf(codes.Aborted, "pulled image %q is incomplete (content or snapshot deleted meanwhile?), pull again: %v", named.String(), err)
 	}
 	repoDigest, repoTag := imagestore.RepoDigestAndTag(named, res.Target.Digest)
 	names := []string{repoDigest, img.ID}

@@ -140,3 +140,34 @@ func TestTagMovesToNewImage(t *testing.T) {
 	}
 	e.noLeaks(t)
 }
+
+// TestRemoveWhilePullingTheSameImage: image X is present (tag a); a pull of X by tag b finds its
+// content and snapshots already there (so holds no lease on them) and is held; X is removed;
+// the pull then completes with a whole image, because GC waits for pulls in flight.
+func TestRemoveWhilePullingTheSameImage(t *testing.T) {
+	img := testImage(t, 1, "")
+	e := newEnv(t, envOpts{images: map[string]v1.Image{"x:a": img, "x:b": img}})
+	e.pull(t, "x:a")
+	g := e.local.arm("x:b")
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.is.PullImage(context.Background(), &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: "x:b"}})
+		done <- err
+	}()
+	<-g.held
+	e.remove(t, "x:a")
+	if got := e.status(t, "x:a"); got != nil {
+		t.Fatalf("removed image still reported: %v", got)
+	}
+	close(g.release)
+	if err := <-done; err != nil {
+		t.Fatalf("pull racing a remove: %v", err)
+	}
+	st := e.status(t, "x:b")
+	if st == nil || len(st.RepoTags) != 1 || st.RepoTags[0] != "docker.io/library/x:b" {
+		t.Fatalf("after the pull: %v", st)
+	}
+	e.noLeaks(t)
+	e.remove(t, "x:b")
+	e.noLeaks(t)
+}
