@@ -144,6 +144,14 @@ func (e *Env) Setup(ctx context.Context, shared []byte, process int) error {
 	}
 	e.conns = append(e.conns, conn)
 	e.Images = runtime.NewImageServiceClient(conn)
+	// The connect-time probe kubelet's client uses (CV-07): without it, every spec would fail on
+	// its own, slowly.
+	pctx, cancel := context.WithTimeout(ctx, e.Cfg.RPCTimeout)
+	_, err = e.Images.ImageFsInfo(pctx, &runtime.ImageFsInfoRequest{}, grpc.WaitForReady(true))
+	cancel()
+	if err != nil {
+		return fmt.Errorf("the image endpoint %s does not answer ImageFsInfo (is the runtime running, and is this its CRI socket?): %w", endpoint, err)
+	}
 	if e.Cfg.RuntimeEndpoint != "" {
 		rc, err := Dial(e.Cfg.RuntimeEndpoint, e.Secrets)
 		if err != nil {
