@@ -5,6 +5,7 @@
 package report
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -153,11 +154,40 @@ func Write(dir string, r types.Report, exp *expectations.File) ([]string, error)
 	if err := reporters.GenerateJSONReport(r, jsonPath); err != nil {
 		return nil, err
 	}
+	results := filepath.Join(dir, "results.json")
+	if err := WriteResults(results, Rows(r)); err != nil {
+		return nil, err
+	}
 	md := filepath.Join(dir, "summary.md")
 	if err := os.WriteFile(md, []byte(Markdown(r, exp)), 0o644); err != nil {
 		return nil, err
 	}
-	return []string{junit, jsonPath, md}, nil
+	return []string{junit, jsonPath, results, md}, nil
+}
+
+// Result is one spec in results.json, the machine-readable outcome file (one object per spec ID).
+type Result struct {
+	ID      string `json:"id"`
+	Area    string `json:"area"`
+	Level   string `json:"level"`
+	Outcome string `json:"outcome"`
+	Note    string `json:"note,omitempty"`
+}
+
+// WriteResults writes results.json: the outcome of every spec that ran, sorted by ID.
+func WriteResults(path string, rows []Row) error {
+	var out []Result
+	for _, r := range rows {
+		if r.Outcome == NotRun {
+			continue
+		}
+		out = append(out, Result{ID: r.ID, Area: r.Area, Level: r.Level, Outcome: r.Outcome, Note: r.Note})
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
 // Markdown renders the summary.
@@ -183,6 +213,7 @@ func Markdown(r types.Report, exp *expectations.File) string {
 			b.WriteString("\n**Expectations not met:**\n\n```\n" + v.String() + "```\n")
 		}
 	}
+	writeAreaCounts(&b, rows)
 	areas := map[string][]Row{}
 	var names []string
 	for _, row := range rows {
@@ -217,6 +248,28 @@ func Markdown(r types.Report, exp *expectations.File) string {
 		}
 	}
 	return b.String()
+}
+
+// writeAreaCounts renders one line per area: outcome counts.
+func writeAreaCounts(b *strings.Builder, rows []Row) {
+	per := map[string]map[string]int{}
+	var names []string
+	for _, r := range rows {
+		if r.Outcome == NotRun {
+			continue
+		}
+		if per[r.Area] == nil {
+			per[r.Area] = map[string]int{}
+			names = append(names, r.Area)
+		}
+		per[r.Area][r.Outcome]++
+	}
+	sort.Strings(names)
+	b.WriteString("\n| area | passed | failed | unsupported | informational | expected-failure |\n|---|---|---|---|---|---|\n")
+	for _, a := range names {
+		c := per[a]
+		fmt.Fprintf(b, "| %s | %d | %d | %d | %d | %d |\n", a, c[Passed], c[Failed], c[Unsupported], c[Informational], c[ExpectedFailure])
+	}
 }
 
 // configuration returns the first "configuration" entry (every parallel process records one).
