@@ -81,6 +81,8 @@ func Outcome(sr types.SpecReport) string {
 type Row struct {
 	ID, Text, Area, Level, Outcome, Note string
 	Failure, Transcript                  string
+
+	observed []string // "observed" report entries, first lines
 }
 
 // Rows extracts the suite's specs (nodes without an ID, like BeforeSuite, are left out unless
@@ -119,10 +121,13 @@ func Rows(r types.Report) []Row {
 			case EntryTranscript:
 				row.Transcript = e.StringRepresentation()
 			case "observed":
-				if row.Note == "" {
-					row.Note = firstLine(e.StringRepresentation())
+				if row.Outcome == Informational || row.Outcome == Passed {
+					row.observed = append(row.observed, firstLine(e.StringRepresentation()))
 				}
 			}
+		}
+		if row.Note == "" && len(row.observed) > 0 {
+			row.Note = strings.Join(row.observed, "; ")
 		}
 		rows = append(rows, row)
 	}
@@ -183,11 +188,14 @@ func WriteResults(path string, rows []Row) error {
 		}
 		out = append(out, Result{ID: r.ID, Area: r.Area, Level: r.Level, Outcome: r.Outcome, Note: r.Note})
 	}
-	b, err := json.MarshalIndent(out, "", "  ")
-	if err != nil {
+	var buf strings.Builder
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(out); err != nil {
 		return err
 	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
+	return os.WriteFile(path, []byte(buf.String()), 0o644)
 }
 
 // Markdown renders the summary.
