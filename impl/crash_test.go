@@ -95,11 +95,12 @@ func TestCrashDuringPull(t *testing.T) {
 	}
 	var before int
 	_ = b.RawContent().Walk(ctx, func(content.Info) error { before++; return nil })
+	ingests, _ := b.RawContent().ListStatuses(ctx)
 	b.Close()
 	if len(ls) == 0 {
 		t.Fatal("no lease of the interrupted pull on disk")
 	}
-	t.Logf("after kill -9: %d leases, %d blobs on disk", len(ls), before)
+	t.Logf("after kill -9: %d leases, %d blobs, %d partial downloads on disk", len(ls), before, len(ingests))
 
 	s := start(t, root, impl.Config{})
 	list := s.list(t)

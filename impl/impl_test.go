@@ -124,6 +124,14 @@ func onDisk(t *testing.T, root string) (blobs, snaps int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Partial downloads (ingests) count too.
+	ingests, err := b.RawContent().ListStatuses(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range ingests {
+		t.Errorf("ingest left on disk: %s (%d bytes)", st.Ref, st.Offset)
+	}
 	return len(bl), len(sn)
 }
 

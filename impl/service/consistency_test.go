@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/criimage/criimage/impl/backend"
 	"github.com/criimage/criimage/impl/backend/backendtest"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -25,6 +27,22 @@ func TestRestartRebuildsAndReclaims(t *testing.T) {
 	// A pull interrupted mid-way: content (and a snapshot) under a lease nobody will end.
 	if _, err := backendtest.Write(ctx, e.b, testImage(t, 2, ""), backend.Native, backendtest.Complete); err != nil {
 		t.Fatal(err)
+	}
+	// A partial download of that interrupted pull.
+	lctx, err := leaseCtx(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cw, err := content.OpenWriter(lctx, e.b.Content, content.WithRef("partial-layer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cw.Write([]byte("half a layer")); err != nil {
+		t.Fatal(err)
+	}
+	cw.Close()
+	if st, _ := e.b.RawContent().ListStatuses(ctx); len(st) != 1 {
+		t.Fatalf("partial download not on disk: %v", st)
 	}
 	// Records pointing at images that are not whole: never unpacked; a layer missing.
 	for i, stage := range []backendtest.Stage{backendtest.NoUnpack, backendtest.NoLastBlob} {
@@ -58,6 +76,16 @@ func TestRestartRebuildsAndReclaims(t *testing.T) {
 	if st := e.status(t, "quay.io/good/again:2"); st == nil || st.Id != id {
 		t.Fatalf("status after restart = %v", st)
 	}
+}
+
+// leaseCtx returns a namespaced context holding a new lease nobody will end (a crashed pull).
+func leaseCtx(e *env) (context.Context, error) {
+	ctx := e.b.Context(context.Background())
+	l, err := e.b.Leases.Create(ctx, leases.WithRandomID())
+	if err != nil {
+		return nil, err
+	}
+	return leases.WithLease(ctx, l.ID), nil
 }
 
 // TestOutOfBandDeletion: content or snapshots deleted behind the service's back stop the image

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/criimage/criimage/impl/backend"
 	"github.com/criimage/criimage/impl/backend/backendtest"
 	"github.com/criimage/criimage/impl/service"
@@ -269,6 +268,13 @@ func (e *env) noLeaks(t *testing.T) {
 	if len(blobs) != wantBlobs || len(snaps) != wantSnaps {
 		t.Errorf("on disk: %d blobs %v, %d snapshots %v; want %d and %d", len(blobs), blobs, len(snaps), snaps, wantBlobs, wantSnaps)
 	}
+	ingests, err := e.b.RawContent().ListStatuses(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range ingests {
+		t.Errorf("partial download left: %s (%d bytes)", st.Ref, st.Offset)
+	}
 	nctx := e.b.Context(ctx)
 	ls, err := e.b.Leases.List(nctx)
 	if err != nil {
@@ -294,4 +300,3 @@ func (e *env) noLeaks(t *testing.T) {
 	}
 }
 
-var _ = leases.WithRandomID
