@@ -299,4 +299,3 @@ func (e *env) noLeaks(t *testing.T) {
 		}
 	}
 }
-
