@@ -2,6 +2,8 @@ package specs
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
@@ -59,6 +61,15 @@ func expectCleanFailure(ctx context.Context, s *harness.Spec, img fixtures.Image
 		absent = append(absent, img.ID)
 	}
 	s.ExpectAbsent(ctx, absent...)
+}
+
+// escapeTargets returns the host paths the path-escape fixtures try to write (fixtures/broken.go;
+// the target shares this host, since it pulls from a loopback registry).
+func escapeTargets() map[string]string {
+	return map[string]string{
+		fixtures.NameEscapeDotDot:  "/tmp/criimage-escaped-dotdot",
+		fixtures.NameEscapeSymlink: "/tmp/criimage-escaped-symlink",
+	}
 }
 
 // formatSpecs: manifest formats and platform choice.
@@ -141,6 +152,9 @@ func (su *suite) formatSpecs() {
 					if img.Outcome != fixtures.OutcomeEither || img.Failure == "" {
 						continue // only the hazard classes; e.g. schema 1 is FMT-010/011
 					}
+					if _, onHost := escapeTargets()[name]; onHost {
+						continue // FMT-013
+					}
 					if img.Failure == fixtures.FailureGzipBomb {
 						AddReportEntry("observed", name+": not run (expands to "+itoa(int(s.Catalog().Options().BombSize>>20))+" MiB)")
 						continue
@@ -153,6 +167,30 @@ func (su *suite) formatSpecs() {
 					if err != nil {
 						Expect(listed).To(BeFalse(), "%s failed but is listed", name)
 					}
+				}
+			})
+
+		su.spec("FMT-013", "layers whose entries escape the rootfs never write on the host",
+			Meta{Serial: true, Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+				for name, hostPath := range escapeTargets() {
+					if _, err := os.Lstat(hostPath); err == nil {
+						Fail(fmt.Sprintf("%s exists before the pull (left by an earlier run?): remove it so the spec can judge", hostPath))
+					}
+					img := s.Fixture(name)
+					repo := s.Push(img, "anon", "v1")
+					ref := s.Ref(repo, "v1")
+					_, err := s.Pull(ctx, ref, nil)
+					AddReportEntry("observed", name+": "+errString(err))
+					if err == nil {
+						Expect(s.Status(ctx, ref)).NotTo(BeNil(), "%s: the pull succeeded but the image is not there", name)
+					} else {
+						s.ExpectAbsent(ctx, ref)
+					}
+					_, statErr := os.Lstat(hostPath)
+					if statErr == nil {
+						_ = os.Remove(hostPath)
+					}
+					Expect(statErr).To(HaveOccurred(), "%s: the target wrote %s on the host (%s)", name, hostPath, fixtures.FailureDoc(img.Failure))
 				}
 			})
 	})
