@@ -153,6 +153,7 @@ func configContainerd(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&opts.SandboxImage, "sandbox-image", runtimeconfig.DefaultSandboxImage, "pinned sandbox image reference")
 	fs.BoolVar(&opts.LocalImagePull, "local-pull", false, "2.x: use the local pull path instead of the transfer service")
 	fs.DurationVar(&opts.PullProgressTimeout, "pull-progress-timeout", 0, "2.x: image_pull_progress_timeout (0 = runtime default)")
+	fs.BoolVar(&opts.NoPullProgressTimeout, "no-pull-progress-timeout", false, "2.x: image_pull_progress_timeout = \"0s\" (no timeout)")
 	fs.IntVar(&opts.StatsCollectPeriod, "stats-collect-period", 1, "seconds between ImageFsInfo usage refreshes")
 	fs.Var(&certs, "certs-dir", "registry config root (config_path); repeat for several (default DIR/certs.d)")
 	fs.Var(handlers, "runtime-handler", "2.x: NAME=SNAPSHOTTER extra runtime handler (repeatable)")

@@ -45,6 +45,9 @@ type ContainerdOptions struct {
 	// PullProgressTimeout sets image_pull_progress_timeout (2.x; 1.6.20 has no such key).
 	// 0 leaves the runtime default (5m).
 	PullProgressTimeout time.Duration
+	// NoPullProgressTimeout writes image_pull_progress_timeout = "0s", containerd's "no timeout"
+	// (on 2.x's transfer path it makes every pull hang: #14158). Excludes PullProgressTimeout.
+	NoPullProgressTimeout bool
 	// StatsCollectPeriod is how often ImageFsInfo's usage is refreshed, in seconds (default 1;
 	// containerd's default is 10).
 	StatsCollectPeriod int
@@ -132,8 +135,14 @@ func WriteContainerdConfig(opts ContainerdOptions) (*Containerd, error) {
 	if stats <= 0 {
 		stats = 1
 	}
+	if opts.NoPullProgressTimeout && opts.PullProgressTimeout != 0 {
+		return nil, errors.New("runtimeconfig: a pull progress timeout and no pull progress timeout")
+	}
+	if opts.PullProgressTimeout < 0 {
+		return nil, errors.New("runtimeconfig: negative pull progress timeout")
+	}
 	if major == 1 {
-		if len(opts.PinnedImages) > 0 || len(opts.RuntimeHandlers) > 0 || opts.LocalImagePull || opts.PullProgressTimeout != 0 {
+		if len(opts.PinnedImages) > 0 || len(opts.RuntimeHandlers) > 0 || opts.LocalImagePull || opts.PullProgressTimeout != 0 || opts.NoPullProgressTimeout {
 			return nil, errors.New("runtimeconfig: containerd 1.6 has no pinned_images, per-handler snapshotters, use_local_image_pull or image_pull_progress_timeout")
 		}
 	}
@@ -233,7 +242,10 @@ func containerdConfig(c *Containerd, opts ContainerdOptions, snap, sandbox strin
 		if opts.LocalImagePull {
 			images["use_local_image_pull"] = true
 		}
-		if opts.PullProgressTimeout != 0 {
+		switch {
+		case opts.NoPullProgressTimeout:
+			images["image_pull_progress_timeout"] = "0s"
+		case opts.PullProgressTimeout != 0:
 			images["image_pull_progress_timeout"] = opts.PullProgressTimeout.String()
 		}
 		plugins["io.containerd.cri.v1.images"] = images

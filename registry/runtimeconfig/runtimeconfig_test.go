@@ -475,8 +475,22 @@ func TestContainerdConfig16(t *testing.T) {
 		t.Error("1.6 config carries 2.x plugin names")
 	}
 	assertUnder(t, c.ConfigFile, dir)
-	if _, err := WriteContainerdConfig(ContainerdOptions{Version: "1.6.20", Dir: dir, LocalImagePull: true}); err == nil {
-		t.Error("1.6 accepted a 2.x-only option")
+	for _, o := range []ContainerdOptions{
+		{Version: "1.6.20", Dir: dir, LocalImagePull: true},
+		{Version: "1.6.20", Dir: dir, NoPullProgressTimeout: true},
+		{Version: "2.4.2", Dir: dir, NoPullProgressTimeout: true, PullProgressTimeout: time.Second},
+		{Version: "2.4.2", Dir: dir, PullProgressTimeout: -time.Second},
+	} {
+		if _, err := WriteContainerdConfig(o); err == nil {
+			t.Errorf("accepted %+v", o)
+		}
+	}
+	c0, err := WriteContainerdConfig(ContainerdOptions{Version: "2.4.2", Dir: t.TempDir(), NoPullProgressTimeout: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(c0.ConfigFile); !strings.Contains(string(b), "image_pull_progress_timeout = '0s'") {
+		t.Errorf("NoPullProgressTimeout did not write 0s:\n%s", b)
 	}
 	for _, v := range []string{"", "3.0.0", "1.5.9", "x"} {
 		if _, err := WriteContainerdConfig(ContainerdOptions{Version: v, Dir: dir}); err == nil {
