@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/containerd/containerd/v2/core/content"
@@ -30,11 +31,7 @@ func TestCrashDuringPull(t *testing.T) {
 	whole, half := fixtures.NameSchema2OneLayer, fixtures.NameSchema2Layers
 	f := newRegistry(t, whole, half)
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "criimage")
-	build := exec.Command("go", "build", "-o", bin, "github.com/criimage/criimage/cmd/criimage")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	root := filepath.Join(tmp, "root")
 	sockDir, err := os.MkdirTemp("", "cic")
 	if err != nil {
@@ -95,7 +92,7 @@ func TestCrashDuringPull(t *testing.T) {
 	}
 	var before int
 	_ = b.RawContent().Walk(ctx, func(content.Info) error { before++; return nil })
-	ingests, _ := b.RawContent().ListStatuses(ctx)
+	ingests, _ := os.ReadDir(filepath.Join(backend.ContentRoot(root), "ingest"))
 	b.Close()
 	if len(ls) == 0 {
 		t.Fatal("no lease of the interrupted pull on disk")
@@ -115,5 +112,72 @@ func TestCrashDuringPull(t *testing.T) {
 	blobs, snaps := onDisk(t, root)
 	if blobs != 2+len(w.Layers) || snaps != len(w.Layers) {
 		t.Fatalf("after recovery: %d blobs, %d snapshots; want %d and %d (the whole image only)", blobs, snaps, 2+len(w.Layers), len(w.Layers))
+	}
+}
+
+// buildBinary builds cmd/criimage into a temp dir (once per test that asks).
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "criimage")
+	build := exec.Command("go", "build", "-o", bin, "github.com/criimage/criimage/cmd/criimage")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestServeFlagsAndSIGTERM: bad flags exit 2 with a message naming the flag; SIGTERM shuts the
+// server down cleanly (exit 0, socket removed, root reusable at once).
+func TestServeFlagsAndSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := buildBinary(t)
+	root := t.TempDir()
+	for _, tc := range [][]string{
+		{"--snapshotter", "zfs"}, {"--runtime-handler", "novalue"}, {"--listen", "tcp://10.1.2.3:1"},
+		{"--log-level", "loud"}, {"--stream-batch-size", "0"}, {"--pull-progress-timeout", "-1s"}, {"extra"},
+	} {
+		cmd := exec.Command(bin, append([]string{"serve", "--root", root}, tc...)...)
+		out, err := cmd.CombinedOutput()
+		code := cmd.ProcessState.ExitCode()
+		// A bad --listen value is found when listening: exit 1 with the address named.
+		want := 2
+		if tc[0] == "--listen" {
+			want = 1
+		}
+		if err == nil || code != want || !strings.Contains(string(out), strings.TrimPrefix(tc[len(tc)-1], "--")) {
+			t.Errorf("serve %v: exit %d (want %d), output %q", tc, code, want, out)
+		}
+	}
+	sockDir, err := os.MkdirTemp("", "cis")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(sockDir)
+	sock := filepath.Join(sockDir, "s.sock")
+	cmd := exec.Command(bin, "serve", "--listen", "unix://"+sock, "--root", root, "--log-level", "error")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bufio.NewReader(stdout).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("serve after SIGTERM: %v", err)
+	}
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Fatalf("socket left after shutdown: %v", err)
+	}
+	s := start(t, root, impl.Config{})
+	if n := len(s.list(t)); n != 0 {
+		t.Fatalf("List = %d", n)
 	}
 }

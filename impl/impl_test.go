@@ -124,13 +124,13 @@ func onDisk(t *testing.T, root string) (blobs, snaps int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Partial downloads (ingests) count too.
-	ingests, err := b.RawContent().ListStatuses(ctx)
-	if err != nil {
+	// Partial downloads (ingests) count too, even broken ones ListStatuses cannot read.
+	ingests, err := os.ReadDir(filepath.Join(backend.ContentRoot(root), "ingest"))
+	if err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
 	}
-	for _, st := range ingests {
-		t.Errorf("ingest left on disk: %s (%d bytes)", st.Ref, st.Offset)
+	for _, e := range ingests {
+		t.Errorf("partial download left on disk: %s", e.Name())
 	}
 	return len(bl), len(sn)
 }

@@ -183,6 +183,28 @@ func (b *Backend) GC(ctx context.Context) error {
 	return nil
 }
 
+// DiscardIngests deletes every partial download (ingest) of the local content store. Call it only
+// when no writer can be active — at start, before serving (Open holds bbolt's exclusive lock on
+// the root, so no other process writes). Written by hand because the local store can only Abort
+// an ingest by ref, and a process killed between creating an ingest directory and writing its
+// ref file leaves a directory that ListStatuses fails on and nothing in containerd removes.
+func (b *Backend) DiscardIngests() (int, error) {
+	dir := filepath.Join(ContentRoot(b.Root), "ingest")
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("backend: list partial downloads: %w", err)
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return 0, fmt.Errorf("backend: discard partial download %s: %w", e.Name(), err)
+		}
+	}
+	return len(entries), nil
+}
+
 // RawContent is the unwrapped local content store: every blob on disk, in any namespace or none.
 // Use it for accounting and leak checks, never to write.
 func (b *Backend) RawContent() content.Store { return b.rawContent }

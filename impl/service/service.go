@@ -27,7 +27,8 @@
 //   - ImageFsInfo: one filesystem, the backend root; used bytes/inodes = everything under it
 //     (content store, all snapshotters, metadata DB), by continuity's fs.DiskUsage.
 //   - Start-up: leases of a previous process are deleted (bbolt's flock guarantees it is gone),
-//     records whose manifest or config cannot be read are dropped, then GC.
+//     records whose manifest or config cannot be read are dropped, then GC, then any partial
+//     download left in the content store's ingest directory is deleted.
 package service
 
 import (
@@ -235,6 +236,13 @@ func (s *Service) recover(ctx context.Context) error {
 	}
 	if err := s.b.GC(ctx); err != nil {
 		return fmt.Errorf("service: garbage collection at start: %w", err)
+	}
+	n, err := s.b.DiscardIngests()
+	if err != nil {
+		return fmt.Errorf("service: %w", err)
+	}
+	if n > 0 {
+		s.log.Info("discarded partial downloads of a previous process", "ingests", n)
 	}
 	s.log.Info("image index loaded", "images", len(byID), "records", len(recs)-len(broken))
 	return nil
