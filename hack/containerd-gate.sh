@@ -17,7 +17,8 @@
 # Environment: CONTAINERD_BIN, CRICTL_BIN, CRIIMAGE_BIN (default: built into the temp dir),
 # SNAPSHOTTER (overlayfs), GATE_MODE (auto | smoke | suite), REPORT_DIR
 # (_output/gates/containerd-VERSION), READY_TIMEOUT (seconds, 30), PULL_PATH (2.x: transfer|local),
-# FEATURES / EXPECTATIONS (override the per-version defaults below).
+# FEATURES / EXPECTATIONS (override the per-version defaults below), CONFIG_PATH_ROOTS (2: the
+# certs.d is the second of two config_path roots), CONFIG_ARGS (more "criimage config" flags).
 set -euo pipefail
 
 usage() { echo "usage: $0 VERSION   (2.4.2 or 1.6.20)" >&2; exit 2; }
@@ -106,7 +107,15 @@ fi
 # 2. Config.
 config_args=(containerd --dir "$TMP/cd" --version "$VERSION" --snapshotter "$SNAPSHOTTER" "${CONFIG_EXTRA[@]}")
 [[ $PULL_PATH == local ]] && config_args+=(--local-pull)
+if [[ ${CONFIG_PATH_ROOTS:-1} == 2 ]]; then
+	# config_path = "<empty root>:<certs.d>" (2.x's transfer path ignores multi-root paths: #12415).
+	config_args+=(--certs-dir "$TMP/cd/certs-first" --certs-dir "$TMP/cd/certs.d")
+fi
+# CONFIG_ARGS: more "criimage config containerd" flags, e.g. --no-pull-progress-timeout.
+read -r -a extra_config <<<"${CONFIG_ARGS:-}"
+config_args+=("${extra_config[@]}")
 eval "$("$CRIIMAGE_BIN" config "${config_args[@]}")"
+[[ ${CONFIG_PATH_ROOTS:-1} == 2 ]] && CONTAINERD_CERTS_DIR=$TMP/cd/certs.d
 echo "gate: containerd $VERSION ($CONTAINERD_BIN), config $CONTAINERD_CONFIG, snapshotter $SNAPSHOTTER, pull path $PULL_PATH"
 
 # 3. Name resolution for the fixture TLS host.
