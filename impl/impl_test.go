@@ -248,3 +248,76 @@ func TestStartErrors(t *testing.T) {
 		t.Errorf("ImageStatus(\"\") = %v", err)
 	}
 }
+
+// TestConcurrentPullsAndRemoves: identical concurrent pulls all succeed with one image_ref and
+// fetch each blob once; then looped concurrent pulls and removes of the image all succeed and
+// leave a consistent state with nothing leaked.
+func TestConcurrentPullsAndRemoves(t *testing.T) {
+	n := fixtures.NameSchema2Layers
+	f := newRegistry(t, n)
+	root := t.TempDir()
+	s := start(t, root, impl.Config{})
+	img := f.cat.MustImage(n)
+	ref := f.ref(n)
+	ctx := context.Background()
+	// Hold the first layer so that every pull joins the same flight.
+	g := f.reg.Gates().Arm(faults.Match{Kind: "blob", Digest: img.Layers[0]})
+	var wg sync.WaitGroup
+	ids := make([]string, 4)
+	errs := make([]error, 4)
+	for i := range ids {
+		wg.Go(func() { ids[i], errs[i] = s.pull(ctx, ref) })
+	}
+	if err := g.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	g.Release()
+	wg.Wait()
+	for i := range ids {
+		if errs[i] != nil || ids[i] != img.ID {
+			t.Fatalf("pull %d: %s, %v", i, ids[i], errs[i])
+		}
+	}
+	for _, d := range img.Layers {
+		if got := f.reg.Journal().BlobGets("anon/"+n, d); got != 1 {
+			t.Errorf("blob %s fetched %d times, want 1", d, got)
+		}
+	}
+
+	var fails sync.Map
+	for w := range 3 {
+		wg.Go(func() {
+			for range 5 {
+				if _, err := s.pull(ctx, ref); err != nil {
+					fails.Store(err.Error(), w)
+				}
+			}
+		})
+	}
+	for range 2 {
+		wg.Go(func() {
+			for range 5 {
+				if _, err := s.is.RemoveImage(ctx, &runtime.RemoveImageRequest{Image: &runtime.ImageSpec{Image: ref}}); err != nil {
+					fails.Store(err.Error(), -1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	fails.Range(func(k, _ any) bool { t.Errorf("concurrent call failed: %v", k); return true })
+	list := s.list(t)
+	st := s.status(t, ref)
+	if (len(list) == 1) != (st != nil) || len(list) > 1 {
+		t.Fatalf("List %v and Status %v disagree", list, st)
+	}
+	if _, err := s.pull(ctx, ref); err != nil {
+		t.Fatalf("final pull: %v", err)
+	}
+	if _, err := s.is.RemoveImage(ctx, &runtime.RemoveImageRequest{Image: &runtime.ImageSpec{Image: img.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	s.srv.Close()
+	if blobs, snaps := onDisk(t, root); blobs != 0 || snaps != 0 {
+		t.Fatalf("after final remove: %d blobs, %d snapshots", blobs, snaps)
+	}
+}
