@@ -20,18 +20,24 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// TestCrashDuringPull runs the real binary ("criimage serve"), pulls one image, holds a second
-// pull's last layer GET at the registry gate, kills the process with SIGKILL, and restarts on the
-// same root: the whole image is still listed, nothing of the half pull is, and after recovery's
-// GC no blob or snapshot of it is left.
-func TestCrashDuringPull(t *testing.T) {
+// TestBinary builds cmd/criimage once and runs the tests that need the real process.
+func TestBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
+	bin := buildBinary(t)
+	t.Run("CrashDuringPull", func(t *testing.T) { testCrashDuringPull(t, bin) })
+	t.Run("ServeFlagsAndSIGTERM", func(t *testing.T) { testServeFlagsAndSIGTERM(t, bin) })
+}
+
+// testCrashDuringPull runs the real binary ("criimage serve"), pulls one image, holds a second
+// pull's last layer GET at the registry gate, kills the process with SIGKILL, and restarts on the
+// same root: the whole image is still listed, nothing of the half pull is, and after recovery's
+// GC no blob or snapshot of it is left.
+func testCrashDuringPull(t *testing.T, bin string) {
 	whole, half := fixtures.NameSchema2OneLayer, fixtures.NameSchema2Layers
 	f := newRegistry(t, whole, half)
 	tmp := t.TempDir()
-	bin := buildBinary(t)
 	root := filepath.Join(tmp, "root")
 	sockDir, err := os.MkdirTemp("", "cic")
 	if err != nil {
@@ -115,7 +121,7 @@ func TestCrashDuringPull(t *testing.T) {
 	}
 }
 
-// buildBinary builds cmd/criimage into a temp dir (once per test that asks).
+// buildBinary builds cmd/criimage into a temp dir.
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "criimage")
@@ -126,13 +132,9 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-// TestServeFlagsAndSIGTERM: bad flags exit 2 with a message naming the flag; SIGTERM shuts the
+// testServeFlagsAndSIGTERM: bad flags exit 2 with a message naming the flag; SIGTERM shuts the
 // server down cleanly (exit 0, socket removed, root reusable at once).
-func TestServeFlagsAndSIGTERM(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	bin := buildBinary(t)
+func testServeFlagsAndSIGTERM(t *testing.T, bin string) {
 	root := t.TempDir()
 	for _, tc := range [][]string{
 		{"--snapshotter", "zfs"}, {"--runtime-handler", "novalue"}, {"--listen", "tcp://10.1.2.3:1"},
