@@ -114,7 +114,8 @@ fi
 # CONFIG_ARGS: more "criimage config containerd" flags, e.g. --no-pull-progress-timeout.
 read -r -a extra_config <<<"${CONFIG_ARGS:-}"
 config_args+=("${extra_config[@]}")
-eval "$("$CRIIMAGE_BIN" config "${config_args[@]}")"
+config_out=$("$CRIIMAGE_BIN" config "${config_args[@]}") # (errexit applies here, not inside eval "$(…)")
+eval "$config_out"
 [[ ${CONFIG_PATH_ROOTS:-1} == 2 ]] && CONTAINERD_CERTS_DIR=$TMP/cd/certs.d
 echo "gate: containerd $VERSION ($CONTAINERD_BIN), config $CONTAINERD_CONFIG, snapshotter $SNAPSHOTTER, pull path $PULL_PATH"
 
