@@ -160,8 +160,23 @@ func TestPullFromRegistry(t *testing.T) {
 			t.Errorf("%s: uid %v username %q; want %v %q", n, st.Uid, st.Username, want.UID, want.Username)
 		}
 	}
-	if n := len(s.list(t)); n != len(names) {
-		t.Fatalf("List: %d images", n)
+	before := s.list(t)
+	if len(before) != len(names) {
+		t.Fatalf("List: %d images", len(before))
+	}
+	// A restart rebuilds the same index from the records (index images keep their platform
+	// manifest through the record label).
+	s.srv.Close()
+	s = start(t, s.root, impl.Config{})
+	after := s.list(t)
+	if len(after) != len(before) {
+		t.Fatalf("after restart: %d images, want %d", len(after), len(before))
+	}
+	for i := range before {
+		b, a := before[i], after[i]
+		if a.Id != b.Id || a.Size != b.Size || !slices.Equal(a.RepoTags, b.RepoTags) || !slices.Equal(a.RepoDigests, b.RepoDigests) || a.Username != b.Username || (a.Uid == nil) != (b.Uid == nil) {
+			t.Errorf("after restart %v, before %v", a, b)
+		}
 	}
 }
 
