@@ -1,7 +1,10 @@
 package impl_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -335,4 +338,61 @@ func TestConcurrentPullsAndRemoves(t *testing.T) {
 	if blobs, snaps := onDisk(t, root); blobs != 0 || snaps != 0 {
 		t.Fatalf("after final remove: %d blobs, %d snapshots", blobs, snaps)
 	}
+}
+
+// TestNoSecretInErrorsOrLogs: wrong and malformed credentials fail the pull without the secret
+// showing up in the gRPC error or in any log line (debug level included).
+func TestNoSecretInErrorsOrLogs(t *testing.T) {
+	f := newRegistry(t)
+	if err := f.cat.MustImage(fixtures.NameAuthBasic).Push(f.reg, "basic/small", "latest"); err != nil {
+		t.Fatal(err)
+	}
+	var logs safeBuffer
+	s := start(t, t.TempDir(), impl.Config{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	const secret = "s3cret-Pa55"
+	ref := f.reg.PlainHost() + "/basic/small:latest"
+	for _, a := range []*runtime.AuthConfig{
+		{Username: "criimage", Password: secret},
+		{Auth: base64.StdEncoding.EncodeToString([]byte("criimage" + secret))}, // no colon
+		{IdentityToken: secret},
+		{RegistryToken: secret},
+	} {
+		_, err := s.is.PullImage(context.Background(), &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: ref}, Auth: a})
+		if err == nil {
+			t.Fatalf("pull with bad credentials succeeded")
+		}
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("secret in error: %v", err)
+		}
+	}
+	// And a good pull, to have success lines in the log too.
+	if _, err := s.is.PullImage(context.Background(), &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: ref}, Auth: &runtime.AuthConfig{Username: "criimage", Password: "criimage-password"}}); err != nil {
+		t.Fatal(err)
+	}
+	s.srv.Close()
+	out := logs.String()
+	if strings.Contains(out, secret) || strings.Contains(out, "criimage-password") {
+		t.Errorf("secret in logs:\n%s", out)
+	}
+	if !strings.Contains(out, "PullImage") {
+		t.Errorf("no PullImage log line at all:\n%s", out)
+	}
+}
+
+// safeBuffer is a bytes.Buffer safe for concurrent writers (slog handlers write from RPCs).
+type safeBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *safeBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *safeBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
