@@ -18,7 +18,8 @@
 # SNAPSHOTTER (overlayfs), GATE_MODE (auto | smoke | suite), REPORT_DIR
 # (_output/gates/containerd-VERSION), READY_TIMEOUT (seconds, 30), PULL_PATH (2.x: transfer|local),
 # FEATURES / EXPECTATIONS (override the per-version defaults below), CONFIG_PATH_ROOTS (2: the
-# certs.d is the second of two config_path roots), CONFIG_ARGS (more "criimage config" flags).
+# certs.d is the second of two config_path roots), CONFIG_ARGS (more "criimage config" flags),
+# PROGRESS_TIMEOUT (2.x, default 10s; 0 = "0s", no timeout).
 set -euo pipefail
 
 usage() { echo "usage: $0 VERSION   (2.4.2 or 1.6.20)" >&2; exit 2; }
@@ -45,8 +46,16 @@ PINNED_REF=docker.io/library/pause:criimage # criimage config's default sandbox 
 case $VERSION in
 2.4.2)
 	CONTAINERD_BIN=${CONTAINERD_BIN:-$PEERS_PREFIX/containerd-v2.4.2/bin/containerd}
-	CONFIG_EXTRA=(--runtime-handler criimage-native=native --pull-progress-timeout 10s)
-	DEFAULT_FEATURES="mirror,tls,tls-hostname,stream-images,pinned=$PINNED_REF,runtime-handler=criimage-native,progress-timeout=10s"
+	CONFIG_EXTRA=(--runtime-handler criimage-native=native)
+	DEFAULT_FEATURES="mirror,tls,tls-hostname,stream-images,pinned=$PINNED_REF,runtime-handler=criimage-native"
+	# PROGRESS_TIMEOUT: image_pull_progress_timeout; 0 writes "0s" (no timeout: #14158 hangs).
+	PROGRESS_TIMEOUT=${PROGRESS_TIMEOUT:-10s}
+	if [[ $PROGRESS_TIMEOUT == 0 || $PROGRESS_TIMEOUT == 0s ]]; then
+		CONFIG_EXTRA+=(--no-pull-progress-timeout)
+	else
+		CONFIG_EXTRA+=(--pull-progress-timeout "$PROGRESS_TIMEOUT")
+		DEFAULT_FEATURES+=",progress-timeout=$PROGRESS_TIMEOUT"
+	fi
 	;;
 1.6.20)
 	CONTAINERD_BIN=${CONTAINERD_BIN:-/usr/bin/containerd}
