@@ -38,8 +38,9 @@ READY_TIMEOUT=${READY_TIMEOUT:-30}
 PULL_PATH=${PULL_PATH:-transfer}
 suffix=""
 [[ $PULL_PATH == local ]] && suffix="-local"
-[[ $GATE_MODE == smoke ]] && suffix+="-smoke" # a smoke run never overwrites a suite run's reports
-REPORT_DIR=${REPORT_DIR:-$ROOT_DIR/_output/gates/containerd-$VERSION$suffix}
+report_suffix=$suffix
+[[ $GATE_MODE == smoke ]] && report_suffix+="-smoke" # a smoke run never overwrites a suite run's reports
+REPORT_DIR=${REPORT_DIR:-$ROOT_DIR/_output/gates/containerd-$VERSION$report_suffix}
 
 # What each version supports, in the suite's --features vocabulary (restart=CMD is added below),
 # and the config that goes with it.
