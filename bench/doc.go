@@ -1,0 +1,31 @@
+// Package bench measures the reference ImageService (`criimage serve`) against containerd
+// v2.4.2 and 1.6.20 side by side, every runtime a real daemon process pulling from one hermetic
+// fixture registry over loopback through CRI.
+//
+// The driver (cmd/criimage-bench, run by `make bench` / `make bench-quick`) starts the fixture
+// registry in-process, pushes the benchmark images, starts each runtime in its own temp dir
+// (containerd through registry/runtimeconfig and hack/containerd-daemon.sh, the reference as
+// `criimage serve`), and runs every case on every runtime in alternation, Runs times each. Every
+// pull is cold: the image is removed through CRI (a synchronous garbage collection on every
+// runtime) and the file system synced between runs. It prints a table of medians, min/max and the
+// ratio reference/containerd per case, and can rewrite the table section of docs/bench.md.
+//
+// Cases:
+//
+//	pull-256MiB-8     256 MiB of incompressible data in 8 gzip layers, cold
+//	pull-1GiB-4       1 GiB in 4 layers, cold
+//	pull-200-layers   200 small layers, cold
+//	pull-64MiB        one fresh 64 MiB image (4 layers) — the baseline of the concurrent cases
+//	concurrent-16/64  16 or 64 concurrent PullImage calls of one fresh 64 MiB image (wall time
+//	                  of the whole burst; blob GETs per blob counted from the registry journal)
+//	list-10k          ListImages with 10,000 images in the store
+//	stream-10k        StreamImages with the same 10,000 images (containerd 1.6.20: Unimplemented)
+//	rss-256MiB        peak RSS (VmHWM after clear_refs) of the daemon during the 256 MiB pull
+//
+// The 10,000 images are tiny and unique (one shared 1-layer base, a unique config each), pushed
+// through the registry's Go API and pulled by every runtime with a bounded number of concurrent
+// PullImage calls before the list cases run; every runtime then holds the same set.
+//
+// The Go benchmarks in this package (go test -bench . ./bench) run the reference in-process for
+// profiling (-cpuprofile, -memprofile); they are skipped by plain `go test`.
+package bench
