@@ -20,6 +20,7 @@ import (
 	"github.com/criimage/criimage/registry/faults"
 	"github.com/criimage/criimage/registry/gates"
 	"github.com/criimage/criimage/registry/journal"
+	"github.com/criimage/criimage/suite/config"
 )
 
 // Spec is the per-spec helper: unique names, CRI calls with timeouts, cleanup, journal access.
@@ -279,10 +280,11 @@ func (s *Spec) Arm(r faults.Rule) string {
 	return id
 }
 
-// ExpectClientGone asserts, within the RPC timeout, that the registry saw the client of the
-// request held by g (a GET of blob d in repo) go away: the gate reports it, or the journal
-// records the request as aborted.
+// ExpectClientGone asserts, within CancelBound, that the registry saw the client of the request
+// held by g (a GET of blob d in repo) go away: the gate reports it, or the journal records the
+// request as aborted. Call it right after the client cancelled.
 func (s *Spec) ExpectClientGone(g *gates.Gate, repo string, d digest.Digest, why string) {
+	bound := s.CancelBound()
 	EventuallyWithOffset(1, func() bool {
 		select {
 		case <-g.ClientGone():
@@ -295,7 +297,19 @@ func (s *Spec) ExpectClientGone(g *gates.Gate, repo string, d digest.Digest, why
 			}
 		}
 		return false
-	}).WithTimeout(s.Env.Cfg.RPCTimeout).WithPolling(20*time.Millisecond).Should(BeTrue(), why)
+	}).WithTimeout(bound).WithPolling(20*time.Millisecond).Should(BeTrue(), "%s (the held request was still open %s after the client went away)", why, bound)
+}
+
+// CancelBound is how long a target may take to pass its client's cancel on to the registry: the
+// RPC timeout, or half the declared progress timeout if that is shorter. A held request makes no
+// progress, so a target that ignored the cancel would still drop the request once its progress
+// timeout fired; waiting that long would credit the progress timeout to the cancel.
+func (s *Spec) CancelBound() time.Duration {
+	bound := s.Env.Cfg.RPCTimeout
+	if d, ok, err := s.Env.Cfg.Features.Duration(config.FeatureProgressTimeout); ok && err == nil && d/2 < bound {
+		bound = d / 2
+	}
+	return bound
 }
 
 // EventuallyBlobGets waits (briefly: the journal records a request when its handler returns,
