@@ -174,6 +174,35 @@ func (su *suite) references() {
 				Expect(s.Status(ctx, id).GetId()).To(Equal(id))
 			})
 
+		su.spec("REF-013", "ImageStatus by a truncated image ID never answers another image",
+			Meta{Refs: []string{"IS-25", "IS-06"}}, func(ctx context.Context, s *harness.Spec) {
+				_, refA := s.PushUnique("v1")
+				_, refB := s.PushUnique("v1")
+				ids := []string{s.MustPull(ctx, refA), s.MustPull(ctx, refB)}
+				// Whether a truncated ID resolves is implementation-defined (REF-011); answering
+				// with an image whose ID does not start with it is wrong whatever the choice.
+				for i, id := range ids {
+					prefix := strings.TrimPrefix(id, "sha256:")[:12]
+					other := ids[1-i]
+					Expect(strings.HasPrefix(strings.TrimPrefix(other, "sha256:"), prefix)).To(BeFalse(), "fixture: both images' IDs start with %s", prefix)
+					for _, form := range []string{prefix, "sha256:" + prefix} {
+						resp, err := s.StatusFull(ctx, form, false)
+						if err != nil {
+							AddReportEntry("observed", "ImageStatus("+form+") → "+err.Error())
+							continue
+						}
+						got := resp.GetImage()
+						if got == nil {
+							AddReportEntry("observed", "ImageStatus("+form+") → nil")
+							continue
+						}
+						Expect(got.GetId()).NotTo(Equal(other), "ImageStatus(%q), a prefix of %s, answered the other image", form, id)
+						Expect(strings.TrimPrefix(got.GetId(), "sha256:")).To(HavePrefix(prefix),
+							"ImageStatus(%q) answered an image whose id %s does not start with it", form, got.GetId())
+					}
+				}
+			})
+
 		su.spec("REF-011", "records how the target treats truncated image IDs",
 			Meta{Level: Informational, Refs: []string{"IS-25"}}, func(ctx context.Context, s *harness.Spec) {
 				_, ref := s.PushUnique("v1")
