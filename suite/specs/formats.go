@@ -63,15 +63,6 @@ func expectCleanFailure(ctx context.Context, s *harness.Spec, img fixtures.Image
 	s.ExpectAbsent(ctx, absent...)
 }
 
-// escapeTargets returns the host paths the path-escape fixtures try to write (fixtures/broken.go;
-// the target shares this host, since it pulls from a loopback registry).
-func escapeTargets() map[string]string {
-	return map[string]string{
-		fixtures.NameEscapeDotDot:  "/tmp/criimage-escaped-dotdot",
-		fixtures.NameEscapeSymlink: "/tmp/criimage-escaped-symlink",
-	}
-}
-
 // formatSpecs: manifest formats and platform choice.
 func (su *suite) formatSpecs() {
 	Describe("Image formats", func() {
@@ -152,7 +143,7 @@ func (su *suite) formatSpecs() {
 					if img.Outcome != fixtures.OutcomeEither || img.Failure == "" {
 						continue // only the hazard classes; e.g. schema 1 is FMT-010/011
 					}
-					if _, onHost := escapeTargets()[name]; onHost {
+					if _, onHost := fixtures.EscapeTargets()[name]; onHost {
 						continue // FMT-013
 					}
 					if img.Failure == fixtures.FailureGzipBomb {
@@ -172,7 +163,9 @@ func (su *suite) formatSpecs() {
 
 		su.spec("FMT-013", "layers whose entries escape the rootfs never write on the host",
 			Meta{Serial: true, Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
-				for name, hostPath := range escapeTargets() {
+				// The target shares this host (it pulls from a loopback registry), so the suite can
+				// look where an escaping entry would land.
+				for name, hostPath := range fixtures.EscapeTargets() {
 					if _, err := os.Lstat(hostPath); err == nil {
 						Fail(fmt.Sprintf("%s exists before the pull (left by an earlier run?): remove it so the spec can judge", hostPath))
 					}
