@@ -21,9 +21,13 @@ type HostsOptions struct {
 // the TLS listener by address and by TLS host name (trusting reg's CA, connecting to the
 // loopback address so no name resolution is needed), and optionally a docker.io mirror.
 //
-// runtimeconfig.WriteCertsDir writes a similar tree, but always with the docker.io entry (which
-// only one process of a parallel run may own) and with the TLS host name as the server (which
-// needs name resolution in the target); this writer avoids both and shares the docker.io format.
+// Why not runtimeconfig.WriteCertsDir: it now has CertsOptions.NoDockerIO (only one process of a
+// parallel run may own the docker.io entry), but it still writes the TLS host name's hosts.toml
+// with server = "https://<TLS host name>:PORT", so a target can pull by that name only if it
+// resolves it. Here the name's entry connects to TLSAddr (127.0.0.1, which the fixture certificate
+// also names) with the fixture CA, so the target needs no name resolution. Switch once
+// runtimeconfig has an option for that (say CertsOptions.TLSNameViaAddr: under
+// <TLS host name>:PORT/, a [host."https://<TLSAddr>"] entry with the CA).
 func WriteHostsConfig(dir string, reg *registry.Registry, opts HostsOptions) error {
 	tlsURL := "https://" + reg.TLSAddr()
 	hostEntry := fmt.Sprintf("[host.%q]\n  capabilities = [\"pull\", \"resolve\"]\n  ca = %q\n", tlsURL, reg.CAFile())
