@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
 	"google.golang.org/grpc/status"
 
+	"github.com/criimage/criimage/fixtures"
 	"github.com/criimage/criimage/suite/config"
 	"github.com/criimage/criimage/suite/harness"
 )
@@ -203,6 +204,32 @@ func (su *suite) references() {
 				}
 			})
 
+		su.spec("REF-014", "a truncated ID shared by two images resolves to neither: ImageStatus answers no image and RemoveImage removes nothing",
+			Meta{Level: Recommended, Refs: []string{"IS-25", "IS-06", "IS-10"}}, func(ctx context.Context, s *harness.Spec) {
+				a, b, prefix := sharedIDPrefix(s, 4)
+				ids := map[string]string{}
+				refs := map[string]string{}
+				for _, img := range []fixtures.Image{a, b} {
+					refs[img.ID] = s.Ref(s.Push(img, "anon", "v1"), "v1")
+					ids[img.ID] = s.MustPull(ctx, refs[img.ID])
+					Expect(ids[img.ID]).To(HavePrefix("sha256:"+prefix), "image_ref of %s", refs[img.ID])
+				}
+				for _, form := range []string{prefix, "sha256:" + prefix} {
+					resp, err := s.StatusFull(ctx, form, false)
+					AddReportEntry("observed", "ImageStatus("+form+"), a prefix of two images → image="+yesNo(resp.GetImage() != nil)+" err="+errString(err))
+					if err == nil {
+						Expect(resp.GetImage()).To(BeNil(), "ImageStatus(%q), a prefix of both %s and %s, chose %s", form, a.ID, b.ID, resp.GetImage().GetId())
+					}
+					err = s.Remove(ctx, form)
+					AddReportEntry("observed", "RemoveImage("+form+"), a prefix of two images → err="+errString(err))
+					for fid, ref := range refs {
+						st := s.Status(ctx, ref)
+						Expect(st).NotTo(BeNil(), "RemoveImage(%q), a prefix of two images, removed %s", form, ref)
+						Expect(st.GetId()).To(Equal(ids[fid]))
+					}
+				}
+			})
+
 		su.spec("REF-011", "records how the target treats truncated image IDs",
 			Meta{Level: Informational, Refs: []string{"IS-25"}}, func(ctx context.Context, s *harness.Spec) {
 				_, ref := s.PushUnique("v1")
@@ -214,4 +241,20 @@ func (su *suite) references() {
 				}
 			})
 	})
+}
+
+// sharedIDPrefix returns two fresh images whose IDs share their first n hex characters (found by
+// generating candidates: for n = 4 about 300 on average, milliseconds) and that prefix.
+func sharedIDPrefix(s *harness.Spec, n int) (fixtures.Image, fixtures.Image, string) {
+	seen := map[string]fixtures.Image{}
+	for range 50000 {
+		img := s.Unique(1, 16)
+		p := strings.TrimPrefix(img.ID, "sha256:")[:n]
+		if prev, ok := seen[p]; ok {
+			return prev, img, p
+		}
+		seen[p] = img
+	}
+	Fail("no two of 50000 fresh images share an ID prefix of " + itoa(n) + " hex characters")
+	return fixtures.Image{}, fixtures.Image{}, ""
 }

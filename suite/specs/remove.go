@@ -107,5 +107,22 @@ func (su *suite) removeSpecs() {
 				Expect(st).NotTo(BeNil(), "RemoveImage(\"\") removed %s", ref)
 				Expect(st.GetId()).To(Equal(id))
 			})
+
+		su.spec("RM-008", "RemoveImage by a truncated ID of one image never removes another image",
+			Meta{Refs: []string{"IS-10", "IS-25"}}, func(ctx context.Context, s *harness.Spec) {
+				_, refA := s.PushUnique("v1")
+				_, refB := s.PushUnique("v1")
+				idA, idB := s.MustPull(ctx, refA), s.MustPull(ctx, refB)
+				prefix := strings.TrimPrefix(idA, "sha256:")[:12]
+				Expect(idB).NotTo(HavePrefix("sha256:"+prefix), "fixture: both IDs start with %s", prefix)
+				// Whether a truncated ID removes A is implementation-defined; B must survive.
+				for _, form := range []string{prefix, "sha256:" + prefix} {
+					err := s.Remove(ctx, form)
+					AddReportEntry("observed", "RemoveImage("+form+") → "+errString(err)+"; "+refA+" listed: "+yesNo(s.Status(ctx, refA) != nil))
+					st := s.Status(ctx, refB)
+					Expect(st).NotTo(BeNil(), "RemoveImage(%q), a prefix of %s only, removed the other image %s", form, idA, refB)
+					Expect(st.GetId()).To(Equal(idB))
+				}
+			})
 	})
 }
