@@ -145,7 +145,7 @@ func (su *suite) references() {
 				Expect(resp.GetImage()).To(BeNil(), "ImageStatus(\"\") returned an image")
 			})
 
-		su.spec("REF-010", "short and docker.io forms normalize to docker.io/library/NAME:latest and all resolve",
+		su.spec("REF-010", "short, docker.io and index.docker.io forms normalize to docker.io/library/NAME:latest and all resolve",
 			Meta{Needs: []string{config.FeatureMirror}, Serial: true, Refs: []string{"CV-08"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				repo := s.Push(img, "library", "latest") // library/<name>
@@ -157,11 +157,13 @@ func (su *suite) references() {
 				Expect(st.GetId()).To(Equal(id))
 				Expect(st.GetRepoTags()).To(ContainElement(full))
 				for _, form := range []string{name, name + ":latest", "library/" + name, "docker.io/" + name,
-					"docker.io/library/" + name, name + "@" + img.Digest.String(), "docker.io/library/" + name + "@" + img.Digest.String()} {
+					"docker.io/library/" + name, name + "@" + img.Digest.String(), "docker.io/library/" + name + "@" + img.Digest.String(),
+					"index.docker.io/library/" + name, "index.docker.io/" + name + ":latest"} { // index.docker.io is docker.io
 					got := s.Status(ctx, form)
 					Expect(got).NotTo(BeNil(), "ImageStatus(%q)", form)
 					Expect(got.GetId()).To(Equal(id), "ImageStatus(%q)", form)
 				}
+				Expect(s.MustPull(ctx, "index.docker.io/library/"+name)).To(Equal(id), "PullImage through the index.docker.io alias")
 			})
 
 		su.spec("REF-012", "image_ref is the image ID, not a repository digest or tag",
