@@ -246,7 +246,11 @@ func render(ts []*target, command string) string {
 			case report.ExpectedFailure:
 				b.WriteString("\n\n" + indentBlock(t.Expected[d.id]))
 			case report.Failed:
-				b.WriteString(" (not in the expectations file)\n\n" + indentBlock(r.Failure))
+				if strings.Contains(r.Failure, "is listed as an expected failure") {
+					b.WriteString(" (listed as a known deviation, but passed this run)\n\n" + indentBlock(r.Failure))
+				} else {
+					b.WriteString(" (not in the expectations file)\n\n" + indentBlock(r.Failure))
+				}
 			case report.Unsupported, report.Skipped:
 				if r.Note != "" {
 					fmt.Fprintf(&b, " — %s", cell(r.Note))
