@@ -77,7 +77,7 @@ func (su *suite) cancelSpecs() {
 				s.MustPull(ctx, ref)
 			})
 
-		su.spec("CANCEL-004", "a slow but steady blob does not trip the progress timeout",
+		su.spec("CANCEL-004", "a slow but steady blob trips the progress timeout neither of its pull nor of a second pull of the same reference waiting on it",
 			Meta{Level: Recommended, Needs: []string{config.FeatureProgressTimeout}, Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
 				d, _, err := s.Env.Cfg.Features.Duration(config.FeatureProgressTimeout)
 				Expect(err).NotTo(HaveOccurred())
@@ -86,11 +86,21 @@ func (su *suite) cancelSpecs() {
 				ref := s.Ref(repo, "v1")
 				size := len(img.Blobs[img.Layers[0]])
 				chunks := 12
-				s.Arm(faults.Rule{Match: faults.Match{Method: "GET", Repo: repo, Kind: "blob", Digest: img.Layers[0]},
+				drip := s.Arm(faults.Rule{Match: faults.Match{Method: "GET", Repo: repo, Kind: "blob", Digest: img.Layers[0]},
 					Action: faults.Action{Kind: faults.KindDrip, DripBytes: size/chunks + 1, DripEvery: d / 6}})
 				// Total time ≈ 2×d, but bytes arrive every d/6.
-				r := <-s.PullAsync(ctx, ref, nil)
+				first := s.PullAsync(ctx, ref, nil)
+				// Once the blob is dripping, a second pull of the same reference waits on the first
+				// (merged with it, or on its download) for about 2×d with no bytes of its own
+				// (containerd's "waiting on another puller's lock", #9347).
+				Eventually(func() int { return s.Env.Reg.Faults().Used(drip) }).WithTimeout(s.Env.Cfg.RPCTimeout).
+					WithPolling(10*time.Millisecond).Should(BeNumerically(">=", 1), "the target never requested the layer")
+				second := s.PullAsync(ctx, ref, nil)
+				r := <-first
 				Expect(r.Err).NotTo(HaveOccurred(), "a pull that makes progress every %s was cancelled (progress timeout %s)", d/6, d)
+				r2 := <-second
+				Expect(r2.Err).NotTo(HaveOccurred(), "a pull waiting on another pull of the same reference, which makes progress every %s, was cancelled (progress timeout %s)", d/6, d)
+				Expect(r2.ImageRef).To(Equal(r.ImageRef))
 				s.EventuallyBlobGets(repo, img.Layers[0])
 				Expect(s.Status(ctx, ref).GetId()).To(Equal(r.ImageRef))
 			})
