@@ -139,16 +139,19 @@ func (su *suite) authSpecs() {
 				Expect(s.Status(ctx, ref)).NotTo(BeNil())
 			})
 
-		su.spec("AUTH-011", "credentials for another server_address are not sent to this registry",
+		su.spec("AUTH-011", "credentials for another server_address (another host, or the same host on another port) are not sent to this registry",
 			Meta{Level: Recommended, Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				ref := s.Ref(s.Push(img, "basic", "v1"), "v1")
-				a := userPass()
-				a.ServerAddress = "https://registry.example.invalid"
-				_, err := s.Pull(ctx, ref, a)
-				Expect(s.SawSecret("plain", harness.FixturePassword)).To(BeFalse(),
-					"credentials meant for %s reached the fixture registry", a.ServerAddress)
-				authFailed(ctx, s, ref, err, "credentials scoped to another server")
+				// The TLS listener is another registry on the pulled registry's host (127.0.0.1).
+				for _, server := range []string{"https://registry.example.invalid", "https://" + s.Env.Reg.TLSAddr()} {
+					a := userPass()
+					a.ServerAddress = server
+					_, err := s.Pull(ctx, ref, a)
+					Expect(s.SawSecret("plain", harness.FixturePassword)).To(BeFalse(),
+						"credentials meant for %s reached the fixture registry at %s", a.ServerAddress, s.Env.Reg.PlainHost())
+					authFailed(ctx, s, ref, err, "credentials scoped to "+server)
+				}
 			})
 
 		su.spec("AUTH-012", "the fixture user may pull only what the token service grants",
