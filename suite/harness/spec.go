@@ -109,10 +109,15 @@ func (s *Spec) Pull(ctx context.Context, ref string, auth *runtime.AuthConfig) (
 
 // PullSpec calls PullImage with a full ImageSpec.
 func (s *Spec) PullSpec(ctx context.Context, spec *runtime.ImageSpec, auth *runtime.AuthConfig) (string, error) {
-	s.Track(spec.Image)
+	return s.PullRequest(ctx, &runtime.PullImageRequest{Image: spec, Auth: auth})
+}
+
+// PullRequest calls PullImage with a whole request (e.g. with a sandbox_config).
+func (s *Spec) PullRequest(ctx context.Context, req *runtime.PullImageRequest) (string, error) {
+	s.Track(req.GetImage().GetImage())
 	cctx, cancel := s.ctx(ctx)
 	defer cancel()
-	resp, err := s.Env.Images.PullImage(cctx, &runtime.PullImageRequest{Image: spec, Auth: auth})
+	resp, err := s.Env.Images.PullImage(cctx, req)
 	if err != nil {
 		return "", err
 	}
@@ -120,6 +125,24 @@ func (s *Spec) PullSpec(ctx context.Context, spec *runtime.ImageSpec, auth *runt
 		s.Track(resp.GetImageRef())
 	}
 	return resp.GetImageRef(), nil
+}
+
+// KubeletSandbox is a PodSandboxConfig shaped like the one kubelet sends with every PullImage
+// (metadata, hostname, log directory, labels, annotations, Linux security context), unique to
+// the spec.
+func (s *Spec) KubeletSandbox() *runtime.PodSandboxConfig {
+	name := strings.ToLower(s.ID) + "-" + s.Env.Nonce
+	return &runtime.PodSandboxConfig{
+		Metadata:     &runtime.PodSandboxMetadata{Name: name, Namespace: "criimage", Uid: name + "-uid", Attempt: 0},
+		Hostname:     name,
+		LogDirectory: "/var/log/pods/criimage_" + name,
+		Labels:       map[string]string{"io.kubernetes.pod.name": name, "io.kubernetes.pod.namespace": "criimage"},
+		Annotations:  map[string]string{"kubernetes.io/config.source": "api"},
+		Linux: &runtime.LinuxPodSandboxConfig{
+			CgroupParent:    "/kubepods/besteffort/pod" + name,
+			SecurityContext: &runtime.LinuxSandboxSecurityContext{NamespaceOptions: &runtime.NamespaceOption{}},
+		},
+	}
 }
 
 // MustPull pulls anonymously and fails the spec on error, on an empty image_ref (CV-04), or if

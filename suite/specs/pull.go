@@ -7,6 +7,8 @@ import (
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
 	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
 
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
 	"github.com/criimage/criimage/suite/harness"
 )
 
@@ -96,6 +98,18 @@ func (su *suite) lifecycle() {
 				st := s.Status(ctx, idA)
 				Expect(st).NotTo(BeNil(), "ImageStatus by the image_ref %s", idA)
 				Expect(st.GetRepoTags()).To(ContainElements(s.Ref(a, "v1"), s.Ref(b, "v2")))
+			})
+
+		su.spec("PULL-008", "a pull with a kubelet-shaped sandbox_config pulls the image like one without",
+			Meta{Refs: []string{"IS-34", "IS-35"}}, func(ctx context.Context, s *harness.Spec) {
+				img, ref := s.PushUnique("v1")
+				id, err := s.PullRequest(ctx, &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: ref}, SandboxConfig: s.KubeletSandbox()})
+				Expect(err).NotTo(HaveOccurred(), "PullImage %s with a sandbox_config", ref)
+				Expect(id).To(ContainSubstring(img.Config.Encoded()), "image_ref should identify the image config %s", img.Config)
+				st := s.Status(ctx, ref)
+				Expect(st).NotTo(BeNil(), "ImageStatus(%s) after a pull with a sandbox_config", ref)
+				Expect(st.GetId()).To(Equal(id))
+				Expect(s.MustPull(ctx, ref)).To(Equal(id), "the same image pulled without a sandbox_config (IS-35)")
 			})
 	})
 }

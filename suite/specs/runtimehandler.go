@@ -17,9 +17,16 @@ func (su *suite) handlerSpecs() {
 		su.spec("RH-001", "an unknown runtime_handler is rejected and creates nothing",
 			Meta{Level: Recommended, Refs: []string{"IS-16"}}, func(ctx context.Context, s *harness.Spec) {
 				_, ref := s.PushUnique("v1")
-				_, err := s.PullSpec(ctx, &runtime.ImageSpec{Image: ref, RuntimeHandler: "criimage-no-such-handler"}, nil)
-				harness.ExpectPullError(err, "unknown runtime handler")
-				s.ExpectAbsent(ctx, ref)
+				// Without and with a sandbox_config (kubelet sends one; containerd reads the handler
+				// only then).
+				for _, sandbox := range []*runtime.PodSandboxConfig{nil, s.KubeletSandbox()} {
+					_, err := s.PullRequest(ctx, &runtime.PullImageRequest{
+						Image:         &runtime.ImageSpec{Image: ref, RuntimeHandler: "criimage-no-such-handler"},
+						SandboxConfig: sandbox,
+					})
+					harness.ExpectPullError(err, "unknown runtime handler (sandbox_config set: "+yesNo(sandbox != nil)+")")
+					s.ExpectAbsent(ctx, ref)
+				}
 			})
 
 		su.spec("RH-002", "an empty runtime_handler selects the default handler",
