@@ -257,6 +257,11 @@ func configCRIO(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	return writeCRIO(stdout, ep, opts, anon)
+}
+
+// writeCRIO writes CRI-O's registries.conf, auth file and certs.d for ep and prints where.
+func writeCRIO(stdout io.Writer, ep runtimeconfig.Endpoints, opts runtimeconfig.CRIOOptions, anon bool) error {
 	if !anon {
 		// The documented fixture credentials (a test fixture's values, not anyone's secret).
 		opts.Username, opts.Password = auth.FixtureUser, auth.FixturePassword

@@ -30,6 +30,9 @@ type registryInfo struct {
 // runRegistry implements "criimage registry": it starts the fixture registry, seeds the catalog,
 // prints the endpoints and serves until ctx ends (SIGTERM, SIGINT).
 func runRegistry(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "config" {
+		return runRegistryConfig(ctx, args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("criimage registry", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	plain := fs.String("plain", "127.0.0.1:0", "listen address of the plain HTTP listener (loopback only)")
