@@ -15,22 +15,30 @@ import (
 	"github.com/containerd/containerd/v2/core/remotes"
 	"github.com/containerd/containerd/v2/core/remotes/docker"
 	"github.com/containerd/containerd/v2/core/remotes/docker/config"
+	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/core/transfer"
 	"github.com/containerd/containerd/v2/core/unpack"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
+	"github.com/moby/sys/userns"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/criimage/criimage/impl/auth"
+	"github.com/criimage/criimage/impl/backend"
 	"github.com/criimage/criimage/impl/hosts"
 )
 
 // maxConcurrentDownloads bounds the blob requests of one pull.
-const maxConcurrentDownloads = 3
+const maxConcurrentDownloads = 8
+
+// maxConcurrentUnpacks bounds the layers of one pull extracted at once when the snapshotter can
+// rebase (overlayfs): each layer is applied into its own parentless snapshot as soon as its blob
+// is in, and the chain is committed (rebased) in order afterwards (containerd's parallel unpack).
+const maxConcurrentUnpacks = 8
 
 // run is one flight: resolve, fetch and unpack under the flight's lease.
 func (p *Puller) run(ctx context.Context, f *flight, named reference.Named, scope *auth.Scope, sn string) (outcome, error) {
@@ -112,14 +120,21 @@ func (p *Puller) fetch(ctx context.Context, resolver remotes.Resolver, ref, sn s
 		}
 	}
 
+	var caps []string
+	if sn == backend.Overlayfs && !userns.RunningInUserNS() {
+		// As containerd's overlayfs plugin: rebase needs `mknod c 0 0` (whiteouts), not in a userns.
+		caps = append(caps, snapshots.RebaseCap)
+	}
 	unpacker, err := unpack.NewUnpacker(ctx, cs,
 		unpack.WithUnpackPlatform(unpack.Platform{
-			Platform:       platforms.All, // the manifest was chosen by p.opts.Platform already
-			SnapshotterKey: sn,
-			Snapshotter:    p.b.Snapshotters[sn],
-			Applier:        apply.NewFileSystemApplier(cs),
+			Platform:                platforms.All, // the manifest was chosen by p.opts.Platform already
+			SnapshotterKey:          sn,
+			Snapshotter:             p.b.Snapshotters[sn],
+			SnapshotterCapabilities: caps,
+			Applier:                 apply.NewFileSystemApplier(cs),
 		}),
 		unpack.WithDuplicationSuppressor(p.locker),
+		unpack.WithUnpackLimiter(semaphore.NewWeighted(maxConcurrentUnpacks)),
 	)
 	if err != nil {
 		return outcome{}, wrapf(err, "unpacker")

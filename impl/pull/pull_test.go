@@ -1,10 +1,14 @@
 package pull
 
 import (
+	"maps"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/platforms"
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -209,4 +213,65 @@ func TestPullIntoRequestedSnapshotter(t *testing.T) {
 	}
 	_ = res.Done(e.ctx)
 	e.assertClean()
+}
+
+// TestOverlayParallelUnpackWhiteouts: with overlayfs the layers are extracted in parallel
+// (parentless snapshots, rebased in order at commit); a whiteout in a later layer must still
+// hide the file of an earlier one in the committed chain.
+func TestOverlayParallelUnpackWhiteouts(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting the snapshot needs root")
+	}
+	e := newEnv(t, Options{})
+	b, err := backend.Open(e.ctx, t.TempDir(), backend.Overlayfs)
+	if err != nil {
+		t.Skipf("overlayfs not available here: %v", err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	e.b, e.p = b, New(b, Options{})
+	img := buildImage(t, true, linuxAMD64,
+		map[string]string{"a": "1", "b": "2"},
+		map[string]string{".wh.a": "", "c": "3"},
+		map[string]string{"d": "4", ".wh.b": ""},
+		map[string]string{"b": "5"})
+	e.push("anon/overlay-wh", "v1", img)
+	res, err := e.p.Pull(e.ctx, Request{Ref: e.ref(e.reg.PlainHost() + "/anon/overlay-wh:v1"), Snapshotter: backend.Overlayfs})
+	if err != nil {
+		t.Fatalf("Pull: %v", err)
+	}
+	defer func() { _ = res.Done(e.ctx) }()
+	ctx := e.b.Context(e.ctx)
+	cb, err := content.ReadBlob(ctx, e.b.Content, res.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg ocispec.Image
+	mustJSON(t, cb, &cfg)
+	sn := e.b.Snapshotters[backend.Overlayfs]
+	mounts, err := sn.View(ctx, "view-wh", identity.ChainID(cfg.RootFS.DiffIDs).String())
+	if err != nil {
+		t.Fatalf("View: %v", err)
+	}
+	defer func() { _ = sn.Remove(ctx, "view-wh") }()
+	dir := t.TempDir()
+	if err := mount.All(mounts, dir); err != nil {
+		t.Fatalf("mount: %v", err)
+	}
+	defer func() { _ = mount.UnmountAll(dir, 0) }()
+	got := map[string]string{}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, de := range ents {
+		bb, err := os.ReadFile(filepath.Join(dir, de.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[de.Name()] = string(bb)
+	}
+	if want := map[string]string{"b": "5", "c": "3", "d": "4"}; !maps.Equal(got, want) {
+		t.Fatalf("unpacked root = %v, want %v", got, want)
+	}
 }
