@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -37,7 +38,22 @@ type Options struct {
 	ListN      int   // images in the store for list/stream (10,000)
 	FillPar    int   // concurrent PullImage calls while filling
 
+	NoReference bool     // leave the reference out (containerd alone)
+	Cases       []string // run only cases whose name starts with one of these (nil = all)
+
 	Log io.Writer // progress
+}
+
+func (o *Options) want(name string) bool {
+	if len(o.Cases) == 0 {
+		return true
+	}
+	for _, c := range o.Cases {
+		if strings.HasPrefix(name, c) {
+			return true
+		}
+	}
+	return false
 }
 
 // Sample is one case's measurements on one runtime.
@@ -132,11 +148,13 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 	if err := os.MkdirAll(rd, 0o755); err != nil {
 		return nil, err
 	}
-	ref, err := StartReference(ctx, o.Bin, rd, certs, o.Snapshotter)
-	if err != nil {
-		return nil, err
+	if !o.NoReference {
+		ref, err := StartReference(ctx, o.Bin, rd, certs, o.Snapshotter)
+		if err != nil {
+			return nil, err
+		}
+		daemons = append(daemons, ref)
 	}
-	daemons = append(daemons, ref)
 	for i, v := range o.Versions {
 		dir := filepath.Join(tmp, fmt.Sprintf("cd%d", i))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -164,6 +182,9 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 	}
 
 	pullCase := func(c Case, img func(run int) (pushed, error), rss bool) error {
+		if !o.want(c.Name) {
+			return nil
+		}
 		res.Cases = append(res.Cases, c)
 		if rss {
 			res.Cases = append(res.Cases, Case{"rss-" + c.Name[len("pull-"):], "bytes", "peak RSS of the daemon during " + c.Name})
@@ -219,6 +240,9 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 	}
 	for _, n := range o.Concurrent {
 		name := fmt.Sprintf("concurrent-%d", n)
+		if !o.want(name) {
+			continue
+		}
 		res.Cases = append(res.Cases, Case{name, "s", fmt.Sprintf("%d concurrent pulls of one fresh %s image (wall time; max GETs of one blob)", n, human(o.Fresh))})
 		img := fresh(name)
 		for run := range o.Runs {
@@ -250,22 +274,36 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 	}
 
 	// List and stream: fill every store with the same ListN images, then time the calls.
-	if o.ListN > 0 {
+	if o.ListN > 0 && (o.want("list-") || o.want("stream-")) {
 		o.logf("pushing %d tiny unique images", o.ListN)
 		refs, err := listImages(reg, o.ListN, "anon/bench/list")
 		if err != nil {
 			return nil, err
 		}
+		// Every store at once: a fill is bound by per-pull latency (fsyncs), not CPU.
+		var wg sync.WaitGroup
+		var mu sync.Mutex
 		for _, d := range daemons {
-			t0 := time.Now()
-			if err := fill(ctx, d, refs, o.FillPar, func(n int) { o.logf("fill %s: %d/%d", d.Name, n, len(refs)) }); err != nil {
-				res.sample("list-fill", d.Name).Err = err.Error()
-				o.logf("fill %s: %v", d.Name, err)
-				continue
-			}
-			el := time.Since(t0)
-			res.Extra = append(res.Extra, fmt.Sprintf("filling %s with %d images (%d concurrent PullImage calls) took %.1fs", d.Name, len(refs), o.FillPar, el.Seconds()))
-			o.logf("fill %s: %d images in %.1fs", d.Name, len(refs), el.Seconds())
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				t0 := time.Now()
+				err := fill(ctx, d, refs, o.FillPar, func(n int) { o.logf("fill %s: %d/%d", d.Name, n, len(refs)) })
+				el := time.Since(t0)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					res.sample("list-fill", d.Name).Err = err.Error()
+					o.logf("fill %s: %v", d.Name, err)
+					return
+				}
+				res.Extra = append(res.Extra, fmt.Sprintf("filling %s with %d images (%d concurrent PullImage calls, all runtimes at once) took %.0f s", d.Name, len(refs), o.FillPar, el.Seconds()))
+				o.logf("fill %s: %d images in %.1fs", d.Name, len(refs), el.Seconds())
+			}()
+		}
+		wg.Wait()
+		for _, d := range daemons {
+			settle(d)
 		}
 		listName, streamName := fmt.Sprintf("list-%s", count(o.ListN)), fmt.Sprintf("stream-%s", count(o.ListN))
 		res.Cases = append(res.Cases,
@@ -351,7 +389,49 @@ func removeCold(ctx context.Context, d *Daemon, ref string) error {
 		return fmt.Errorf("%s still present after RemoveImage", ref)
 	}
 	syscall.Sync()
+	settle(d)
 	return nil
+}
+
+// settle waits (at most 10 s) until d has used no CPU for 200 ms: containerd finishes some work
+// after RemoveImage returns (snapshot cleanup, event handling), which would otherwise land in
+// the next runtime's timed pull. Then it syncs once more.
+func settle(d *Daemon) {
+	deadline := time.Now().Add(10 * time.Second)
+	last := cpuTicks(d.PID)
+	quiet := 0
+	for time.Now().Before(deadline) && quiet < 4 {
+		time.Sleep(50 * time.Millisecond)
+		now := cpuTicks(d.PID)
+		if now-last <= 1 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		last = now
+	}
+	syscall.Sync()
+}
+
+// cpuTicks is utime+stime of pid in clock ticks (-1 if unreadable).
+func cpuTicks(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return -1
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return -1
+	}
+	var u, st int64
+	fmt.Sscan(f[11], &u)
+	fmt.Sscan(f[12], &st)
+	return u + st
 }
 
 // concurrentPull starts n PullImage calls of ref at once and returns when all returned.

@@ -40,13 +40,15 @@ func run() error {
 	snap := flag.String("snapshotter", "overlayfs", "snapshotter of every runtime")
 	listN := flag.Int("list", 0, "images in the store for list/stream (default 10000, quick 1000; -1 = skip)")
 	update := flag.String("update", "", "rewrite the generated section of this markdown file (docs/bench.md)")
+	cases := flag.String("cases", "", "comma-separated case-name prefixes to run (default all), e.g. pull-256MiB,concurrent-")
+	noRef := flag.Bool("no-reference", false, "leave the reference out (containerd alone)")
 	cmdline := flag.String("cmd", "make bench", "the command recorded in the report")
 	flag.Parse()
 
 	o := bench.Options{
 		Runs: 5, Snapshotter: *snap, Log: os.Stderr,
 		Large: 256 << 20, LargeN: 8, Huge: 1 << 30, HugeN: 4, ManyLayers: 200,
-		Fresh: 64 << 20, Concurrent: []int{16, 64}, ListN: 10000, FillPar: 8,
+		Fresh: 64 << 20, Concurrent: []int{16, 64}, ListN: 10000, FillPar: 32,
 	}
 	if *quick {
 		o.Runs, o.Large, o.LargeN, o.Huge, o.HugeN, o.ManyLayers = 3, 64<<20, 8, 256<<20, 4, 50
@@ -64,6 +66,12 @@ func run() error {
 	for _, v := range strings.Split(*versions, ",") {
 		if v = strings.TrimSpace(v); v != "" {
 			o.Versions = append(o.Versions, v)
+		}
+	}
+	o.NoReference = *noRef
+	for _, c := range strings.Split(*cases, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			o.Cases = append(o.Cases, c)
 		}
 	}
 	var err error
