@@ -41,6 +41,14 @@ type scopedAuthorizer struct {
 
 	mu      sync.Mutex
 	trusted map[string]bool // host → the credentialed authorizer handles it
+
+	// inner serializes calls into containerd's authorizers. containerd v2.4.2's doBearerAuth
+	// (core/remotes/docker/authorizer.go) reads a cached authResult's expirationTime under its
+	// handler lock while the goroutine fetching that token writes it in a defer without the lock:
+	// a data race whenever two requests of one pull need a token at once (go test -race shows it in
+	// the suite's concurrent layer fetches). A caller arriving during a fetch would wait for that
+	// fetch anyway (authResult.Wait); once the token is cached, Authorize returns at once.
+	inner sync.Mutex
 }
 
 func (a *scopedAuthorizer) registryToken(host string) string {
@@ -65,6 +73,8 @@ func (a *scopedAuthorizer) Authorize(ctx context.Context, req *http.Request) err
 	a.mu.Lock()
 	trusted := a.trusted[host]
 	a.mu.Unlock()
+	a.inner.Lock()
+	defer a.inner.Unlock()
 	if trusted {
 		return a.withCreds.Authorize(ctx, req)
 	}
