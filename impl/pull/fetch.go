@@ -121,20 +121,22 @@ func (p *Puller) fetch(ctx context.Context, resolver remotes.Resolver, ref, sn s
 	}
 
 	var caps []string
+	uopts := []unpack.UnpackerOpt{unpack.WithDuplicationSuppressor(p.locker)}
 	if sn == backend.Overlayfs && !userns.RunningInUserNS() {
 		// As containerd's overlayfs plugin: rebase needs `mknod c 0 0` (whiteouts), not in a userns.
+		// (Without the capability no limiter: containerd would log "unpacking will be sequential"
+		// on its global logger for every pull.)
 		caps = append(caps, snapshots.RebaseCap)
+		uopts = append(uopts, unpack.WithUnpackLimiter(semaphore.NewWeighted(maxConcurrentUnpacks)))
 	}
-	unpacker, err := unpack.NewUnpacker(ctx, cs,
+	unpacker, err := unpack.NewUnpacker(ctx, cs, append(uopts,
 		unpack.WithUnpackPlatform(unpack.Platform{
 			Platform:                platforms.All, // the manifest was chosen by p.opts.Platform already
 			SnapshotterKey:          sn,
 			Snapshotter:             p.b.Snapshotters[sn],
 			SnapshotterCapabilities: caps,
 			Applier:                 apply.NewFileSystemApplier(cs),
-		}),
-		unpack.WithDuplicationSuppressor(p.locker),
-		unpack.WithUnpackLimiter(semaphore.NewWeighted(maxConcurrentUnpacks)),
+		}))...,
 	)
 	if err != nil {
 		return outcome{}, wrapf(err, "unpacker")

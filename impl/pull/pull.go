@@ -71,11 +71,13 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/containerd/containerd/v2/core/metadata/boltutil"
 	"github.com/containerd/log"
 	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sirupsen/logrus"
+	bolt "go.etcd.io/bbolt"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -122,6 +124,7 @@ type Puller struct {
 	quiet  *logrus.Entry // containerd's own logging, discarded (it logs URLs with queries)
 	fpKey  []byte        // HMAC key of credential fingerprints (flight keys hold no secrets)
 	locker *keyedMutex   // containerd's unpack duplication suppressor, across flights
+	tx     *txBatcher    // callers' lease creations and deletions, coalesced
 
 	mu      sync.Mutex
 	flights map[string]*flight
@@ -154,7 +157,7 @@ func New(b *backend.Backend, opts Options) *Puller {
 	_, _ = rand.Read(key)
 	return &Puller{
 		b: b, opts: opts, log: lg, quiet: logrus.NewEntry(quiet), fpKey: key,
-		locker: newKeyedMutex(), flights: map[string]*flight{},
+		locker: newKeyedMutex(), flights: map[string]*flight{}, tx: &txBatcher{db: b.DB},
 	}
 }
 
@@ -309,19 +312,35 @@ func (p *Puller) deleteLease(ctx context.Context, id string) {
 	}
 }
 
-// hold creates the caller's own lease over everything the flight brought in.
+// hold creates the caller's own lease over everything the flight brought in, in one metadata
+// transaction (one commit, not one per resource: with many callers of one flight the commits
+// were most of their time).
 func (p *Puller) hold(ctx context.Context, out outcome) (Result, error) {
 	ctx = p.b.Context(context.WithoutCancel(ctx))
-	l, err := p.b.Leases.Create(ctx, leases.WithRandomID(), leases.WithExpiration(leaseExpiry),
-		leases.WithLabel("criimage.io/pull", out.target.Digest.String()))
-	if err != nil {
-		return Result{}, wrapf(err, "create lease")
-	}
-	for _, d := range out.content {
-		if err := p.b.Leases.AddResource(ctx, l, leases.Resource{ID: d.Digest.String(), Type: "content"}); err != nil {
-			_ = p.b.Leases.Delete(ctx, l)
-			return Result{}, wrapf(err, "add %s to lease", d.Digest)
+	var l leases.Lease
+	err := p.tx.update(func(tx *bolt.Tx) error {
+		tctx := boltutil.WithTransaction(ctx, tx)
+		var err error
+		l, err = p.b.Leases.Create(tctx, leases.WithRandomID(), leases.WithExpiration(leaseExpiry),
+			leases.WithLabel("criimage.io/pull", out.target.Digest.String()))
+		if err != nil {
+			return wrapf(err, "create lease")
 		}
+		added := make(map[string]bool, len(out.content))
+		for _, d := range out.content {
+			id := d.Digest.String()
+			if added[id] {
+				continue
+			}
+			added[id] = true
+			if err := p.b.Leases.AddResource(tctx, l, leases.Resource{ID: id, Type: "content"}); err != nil {
+				return wrapf(err, "add %s to lease", d.Digest)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Result{}, err
 	}
 	var once sync.Once
 	var derr error
@@ -329,7 +348,10 @@ func (p *Puller) hold(ctx context.Context, out outcome) (Result, error) {
 		Target: out.target, Manifest: out.manifest, Config: out.config, Size: out.size,
 		Done: func(ctx context.Context) error {
 			once.Do(func() {
-				derr = p.b.Leases.Delete(p.b.Context(context.WithoutCancel(ctx)), l)
+				dctx := p.b.Context(context.WithoutCancel(ctx))
+				derr = p.tx.update(func(tx *bolt.Tx) error {
+					return p.b.Leases.Delete(boltutil.WithTransaction(dctx, tx), l)
+				})
 				if derr != nil {
 					derr = fmt.Errorf("pull: end lease %s: %w", l.ID, derr)
 				}
