@@ -27,6 +27,7 @@ type Options struct {
 	Runs        int      // runs per case and runtime (≥ 1; the issue asks ≥ 5)
 	Snapshotter string   // every runtime's snapshotter ("overlayfs", containerd's CRI default)
 	TmpDir      string   // parent of the temp dirs ("" = os.TempDir())
+	ListTmpDir  string   // parent of the list cases' daemon dirs (a tmpfs, e.g. /dev/shm; "" = TmpDir)
 
 	Large      int64 // bytes of the first large image (256 MiB)
 	LargeN     int   // its layers (8)
@@ -137,39 +138,20 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 	}
 
 	var daemons []*Daemon
-	defer func() {
-		for _, d := range daemons {
+	stopAll := func(ds []*Daemon) {
+		for _, d := range ds {
 			if err := d.Close(); err != nil {
 				o.logf("stop %s: %v", d.Name, err)
 			}
 		}
-	}()
-	rd := filepath.Join(tmp, "ref")
-	if err := os.MkdirAll(rd, 0o755); err != nil {
+	}
+	defer func() { stopAll(daemons) }()
+	if daemons, err = o.startDaemons(ctx, tmp, certs); err != nil {
 		return nil, err
-	}
-	if !o.NoReference {
-		ref, err := StartReference(ctx, o.Bin, rd, certs, o.Snapshotter)
-		if err != nil {
-			return nil, err
-		}
-		daemons = append(daemons, ref)
-	}
-	for i, v := range o.Versions {
-		dir := filepath.Join(tmp, fmt.Sprintf("cd%d", i))
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, err
-		}
-		d, err := StartContainerd(ctx, o.RepoRoot, v, dir, certs, o.Snapshotter)
-		if err != nil {
-			return nil, err
-		}
-		daemons = append(daemons, d)
 	}
 	res := &Results{Opts: o, Data: map[string]map[string]*Sample{}, Started: start}
 	for _, d := range daemons {
 		res.Runtimes = append(res.Runtimes, d.Name)
-		o.logf("%s: pid %d, %s", d.Name, d.PID, d.Endpoint)
 	}
 
 	// order returns the daemons rotated by run, so none is always first after an idle period.
@@ -275,6 +257,22 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 
 	// List and stream: fill every store with the same ListN images, then time the calls.
 	if o.ListN > 0 && (o.want("list-") || o.want("stream-")) {
+		// Fresh daemons on a tmpfs (o.ListTmpDir): the fill is ListN pulls of tiny images, bound
+		// by metadata fsyncs, and would take minutes on disk; the list calls never touch the disk.
+		stopAll(daemons)
+		daemons = nil
+		ldir := o.ListTmpDir
+		if ldir == "" {
+			ldir = o.TmpDir
+		}
+		ltmp, err := os.MkdirTemp(ldir, "criimage-bench.")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(ltmp)
+		if daemons, err = o.startDaemons(ctx, ltmp, certs); err != nil {
+			return nil, err
+		}
 		o.logf("pushing %d tiny unique images", o.ListN)
 		refs, err := listImages(reg, o.ListN, "anon/bench/list")
 		if err != nil {
@@ -350,6 +348,44 @@ func rssNote(rss bool, peak int64) string {
 		return ""
 	}
 	return fmt.Sprintf("  peak RSS %d MiB", peak>>20)
+}
+
+// startDaemons starts the reference (unless NoReference) and every containerd version under base.
+func (o *Options) startDaemons(ctx context.Context, base, certs string) (ds []*Daemon, err error) {
+	defer func() {
+		if err != nil {
+			for _, d := range ds {
+				_ = d.Close()
+			}
+			ds = nil
+		}
+	}()
+	if !o.NoReference {
+		rd := filepath.Join(base, "ref")
+		if err := os.MkdirAll(rd, 0o755); err != nil {
+			return ds, err
+		}
+		ref, err := StartReference(ctx, o.Bin, rd, certs, o.Snapshotter)
+		if err != nil {
+			return ds, err
+		}
+		ds = append(ds, ref)
+	}
+	for i, v := range o.Versions {
+		dir := filepath.Join(base, fmt.Sprintf("cd%d", i))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return ds, err
+		}
+		d, err := StartContainerd(ctx, o.RepoRoot, v, dir, certs, o.Snapshotter)
+		if err != nil {
+			return ds, err
+		}
+		ds = append(ds, d)
+	}
+	for _, d := range ds {
+		o.logf("%s: pid %d, %s", d.Name, d.PID, d.Endpoint)
+	}
+	return ds, nil
 }
 
 // coldPull pulls ref on d, timing the PullImage call, then removes the image (a synchronous GC

@@ -41,6 +41,8 @@ func run() error {
 	listN := flag.Int("list", 0, "images in the store for list/stream (default 10000, quick 1000; -1 = skip)")
 	update := flag.String("update", "", "rewrite the generated section of this markdown file (docs/bench.md)")
 	cases := flag.String("cases", "", "comma-separated case-name prefixes to run (default all), e.g. pull-256MiB,concurrent-")
+	listTmp := flag.String("list-tmp", "/dev/shm", "parent dir (a tmpfs) of the list cases' daemon dirs; \"\" = the temp dir")
+	limit := flag.Duration("timeout", 15*time.Minute, "bound of the whole run")
 	noRef := flag.Bool("no-reference", false, "leave the reference out (containerd alone)")
 	cmdline := flag.String("cmd", "make bench", "the command recorded in the report")
 	flag.Parse()
@@ -69,6 +71,7 @@ func run() error {
 		}
 	}
 	o.NoReference = *noRef
+	o.ListTmpDir = *listTmp
 	for _, c := range strings.Split(*cases, ",") {
 		if c = strings.TrimSpace(c); c != "" {
 			o.Cases = append(o.Cases, c)
@@ -86,6 +89,8 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, *limit)
+	defer cancel()
 
 	res, err := bench.Run(ctx, o)
 	if err != nil {
