@@ -100,7 +100,7 @@ func Catalog() []Mutant {
 		{StatusAbsentNotFound, "ImageStatus of an absent image answers NotFound instead of a nil image (IS-06)", []string{"REF-004"}, true},
 		{StatusInfoNotVerbose, "ImageStatus returns info even when verbose is false (IS-32)", []string{"STATUS-001"}, true},
 		{StatusInfoInvalidJSON, "verbose ImageStatus info values are not JSON (IS-32)", []string{"STATUS-001"}, false},
-		{StatusPrefixWrongImage, "ImageStatus by a truncated ID (4..63 hex) returns another image (IS-25)", []string{"REF-011"}, true},
+		{StatusPrefixWrongImage, "ImageStatus by a truncated ID (4..63 hex) returns another image (IS-25)", []string{"REF-013", "RM-008"}, true},
 		{StatusEmptyMatches, "ImageStatus(\"\") returns an image (the first listed) (IS-06)", []string{"REF-009"}, true},
 		{StatusTagCaseFold, "ImageStatus matches tags case-insensitively (IS-26)", []string{"REF-007"}, false},
 		{SizeZero, "Image.size is 0 in ImageStatus, ListImages and StreamImages (IS-27, CV-03)", []string{"PULL-003"}, true},
