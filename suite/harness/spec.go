@@ -237,13 +237,15 @@ func (s *Spec) Journal() []journal.Entry { return s.Env.Reg.Journal().Since(s.st
 
 // ExpectFetchedFrom asserts that the target asked the registry for repo's manifest during this
 // spec (a pull that reports success without contacting the registry checks nothing).
+// It fails through Gomega, not ginkgo's Fail, so that a listed expected failure intercepts it.
 func (s *Spec) ExpectFetchedFrom(repo string) {
+	fetched := false
 	for _, e := range s.Journal() {
 		if e.Repo == repo && e.Kind == "manifest" {
-			return
+			fetched = true
 		}
 	}
-	Fail(fmt.Sprintf("the target never requested a manifest of %s from the fixture registry", repo))
+	ExpectWithOffset(1, fetched).To(BeTrue(), "the target never requested a manifest of %s from the fixture registry", repo)
 }
 
 // SawSecret reports whether a request of this spec on listener carried secret (a password,
