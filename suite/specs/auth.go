@@ -3,6 +3,8 @@ package specs
 import (
 	"context"
 	"encoding/base64"
+	"regexp"
+	"slices"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
@@ -268,7 +270,63 @@ func (su *suite) authSpecs() {
 				Expect(s.SawSecret("tls", harness.FixturePassword)).To(BeTrue(), "the TLS listener's token service never saw the password")
 				Expect(s.SawSecret("plain", harness.FixturePassword)).To(BeFalse(), "credentials for the TLS host went to the plain listener")
 			})
+
+		su.spec("AUTH-021", "registry_token alone is sent as a bearer token, or the pull fails saying registry_token is unsupported; never silently anonymous",
+			Meta{Level: Recommended, Refs: []string{"IS-33", "IS-34"}}, func(ctx context.Context, s *harness.Spec) {
+				// Runs whether or not the target declares registry-token (AUTH-007 needs it): a
+				// target may lack the field, but must not drop it and report a plain auth failure,
+				// which tells the user the token is wrong when it was never sent.
+				img := s.Unique(1, 256)
+				repo := s.Push(img, "regtoken", "v1")
+				ref := s.Ref(repo, "v1")
+				tok := s.Env.Reg.Auth().IssueRegistryToken("repository:" + repo + ":pull")
+				s.Env.Secrets.Add("registry token", tok)
+				id, err := s.Pull(ctx, ref, &runtime.AuthConfig{RegistryToken: tok})
+				sent := s.SawSecret("plain", tok)
+				AddReportEntry("observed", "registry_token only → "+errString(err)+"; token sent: "+yesNo(sent)+"; authorization schemes sent: "+authSchemes(s, repo))
+				if err == nil {
+					Expect(sent).To(BeTrue(), "the pull succeeded but the registry never saw the registry token")
+					Expect(s.Status(ctx, ref).GetId()).To(Equal(id), "ImageStatus after the pull")
+					return
+				}
+				st := harness.ExpectPullError(err, "registry_token")
+				s.ExpectAbsent(ctx, ref)
+				if registryTokenUnsupportedRE.MatchString(st.Message()) {
+					return // a clear refusal: the user learns the field is not supported
+				}
+				// Gomega, not ginkgo's Fail: a listed expected failure must intercept it.
+				Expect(sent).To(BeTrue(), "the target dropped registry_token and pulled anonymously (no request carried the token; "+
+					"Authorization schemes sent: %s); the error reads like a plain auth failure: %s\n(send it as \"Authorization: Bearer <token>\", "+
+					"or fail saying registry_token is unsupported, matching %s)", authSchemes(s, repo), st.Message(), registryTokenUnsupportedRE)
+				Expect(err).NotTo(HaveOccurred(), "the registry token was sent but the pull failed")
+			})
 	})
+}
+
+// registryTokenUnsupportedRE is what AUTH-021 accepts as a clear refusal of AuthConfig.registry_token:
+// the message names the field (registry_token, registry token, RegistryToken) and says it is not
+// supported, not implemented or ignored.
+var registryTokenUnsupportedRE = regexp.MustCompile(`(?is)(registry[ _-]?token.*(unsupported|not supported|not implemented|unimplemented|ignored|cannot be used))|((unsupported|not supported|not implemented|unimplemented|ignored|cannot use).*registry[ _-]?token)`)
+
+// authSchemes lists the Authorization schemes of the spec's requests for repo ("none" if none).
+func authSchemes(s *harness.Spec, repo string) string {
+	var out []string
+	for _, e := range s.Journal() {
+		if e.Repo != repo {
+			continue
+		}
+		scheme := e.AuthScheme
+		if scheme == "" {
+			scheme = "none"
+		}
+		if !slices.Contains(out, scheme) {
+			out = append(out, scheme)
+		}
+	}
+	if len(out) == 0 {
+		return "no request"
+	}
+	return strings.Join(out, ",")
 }
 
 // hasKind reports whether the spec's journal has a request of kind.
