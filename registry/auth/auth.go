@@ -24,6 +24,14 @@ const (
 	FixturePassword = "criimage-password"
 )
 
+// A second fixture user whose password contains ':' (AuthConfig.auth must be split at the FIRST
+// colon: base64("criimage-colon:criimage:colon:password")). It has the fixture user's rights in
+// every namespace; Options.Username/Password do not change it.
+const (
+	FixtureColonUser     = "criimage-colon"
+	FixtureColonPassword = "criimage:colon:password"
+)
+
 // Namespaces with an auth policy; every other namespace is anonymous (read and write).
 const (
 	NSBasic      = "basic"       // HTTP Basic (bearer tokens for it also accepted: see Middleware)
@@ -114,6 +122,12 @@ func cmpOr(a, b string) string {
 		return a
 	}
 	return b
+}
+
+// validUser reports whether u, p are the credentials of a fixture user (the configured one or
+// the colon user).
+func (s *Service) validUser(u, p string) bool {
+	return (u == s.user && p == s.pass) || (u == FixtureColonUser && p == FixtureColonPassword)
 }
 
 // ServiceName is the "service" value of challenges and token requests.

@@ -69,7 +69,7 @@ func (s *Service) check(r *http.Request, rt route.Route, acts []string) *challen
 			message: "authentication required for " + what}
 		switch scheme {
 		case "basic":
-			if u, p, ok := r.BasicAuth(); ok && u == s.user && p == s.pass {
+			if u, p, ok := r.BasicAuth(); ok && s.validUser(u, p) {
 				return nil
 			}
 			c.message = "invalid username or password for " + what
@@ -108,7 +108,7 @@ func (s *Service) pingAuthorized(r *http.Request) bool {
 	switch strings.ToLower(scheme) {
 	case "basic":
 		u, p, ok := r.BasicAuth()
-		return ok && u == s.user && p == s.pass
+		return ok && s.validUser(u, p)
 	case "bearer":
 		st, _ := s.lookup(cred)
 		return st == tokenValid

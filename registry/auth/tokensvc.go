@@ -39,7 +39,7 @@ func (s *Service) token(w http.ResponseWriter, r *http.Request, tr *TokenRequest
 		offline = q.Get("offline_token") == "true"
 		if u, p, ok := r.BasicAuth(); ok {
 			switch {
-			case u == s.user && p == s.pass:
+			case s.validUser(u, p):
 				user, tr.Credential = true, "basic-password"
 			case s.validRefresh(p): // containerd's GET fallback for identity tokens: Basic ":"+token
 				user, tr.Credential = true, "basic-refresh-token"
@@ -83,7 +83,7 @@ func (s *Service) token(w http.ResponseWriter, r *http.Request, tr *TokenRequest
 		}
 		switch tr.GrantType {
 		case "password":
-			if f.Get("username") != s.user || f.Get("password") != s.pass {
+			if !s.validUser(f.Get("username"), f.Get("password")) {
 				tr.Credential = "invalid"
 				return fail(w, r, http.StatusUnauthorized, "UNAUTHORIZED",
 					fmt.Sprintf("token POST for scope %q: invalid username or password", strings.Join(rawScopes, " ")))
