@@ -18,6 +18,9 @@ import (
 const (
 	FixtureUser     = auth.FixtureUser
 	FixturePassword = auth.FixturePassword
+	// The second fixture user, whose password contains ':' (AUTH-022).
+	FixtureColonUser     = auth.FixtureColonUser
+	FixtureColonPassword = auth.FixtureColonPassword
 )
 
 // FixtureAuth is base64("criimage:criimage-password"), the AuthConfig.auth form.
@@ -41,6 +44,8 @@ func NewSecretScanner() *SecretScanner {
 	s.Add("fixture password", FixturePassword)
 	s.Add("fixture auth (base64 user:password)", FixtureAuth())
 	s.Add("base64 password", base64.StdEncoding.EncodeToString([]byte(FixturePassword)))
+	s.Add("colon user's password", FixtureColonPassword)
+	s.Add("colon user's auth (base64 user:pass:word)", base64.StdEncoding.EncodeToString([]byte(FixtureColonUser+":"+FixtureColonPassword)))
 	return s
 }
 

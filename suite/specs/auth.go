@@ -300,6 +300,41 @@ func (su *suite) authSpecs() {
 					"or fail saying registry_token is unsupported, matching %s)", authSchemes(s, repo), st.Message(), registryTokenUnsupportedRE)
 				Expect(err).NotTo(HaveOccurred(), "the registry token was sent but the pull failed")
 			})
+
+		su.spec("AUTH-022", "the auth field is split at the first ':' (a password containing ':' authenticates)",
+			Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+				// token/…: the token service's POST carries username and password apart, so a split
+				// at another colon shows there (in a Basic header every split is the same bytes).
+				img := s.Unique(1, 256)
+				repo := s.Push(img, "token", "v1")
+				ref := s.Ref(repo, "v1")
+				a := base64.StdEncoding.EncodeToString([]byte(harness.FixtureColonUser + ":" + harness.FixtureColonPassword))
+				before := len(s.Env.Reg.Auth().TokenRequests())
+				id, err := s.Pull(ctx, ref, &runtime.AuthConfig{Auth: a})
+				Expect(err).NotTo(HaveOccurred(), "auth = base64(%q): user %q, password %q", harness.FixtureColonUser+":<password with ':'>", harness.FixtureColonUser, "<the rest>")
+				Expect(s.Status(ctx, ref).GetId()).To(Equal(id))
+				Expect(s.SawSecret("plain", harness.FixtureColonPassword)).To(BeTrue(), "the registry never saw the whole password")
+				for _, tr := range s.Env.Reg.Auth().TokenRequests()[before:] {
+					if strings.Contains(strings.Join(tr.Scopes, " "), repo) {
+						Expect(tr.Credential).NotTo(Equal("invalid"), "a token request (%s %s) carried a wrong username/password split", tr.Method, tr.Path)
+					}
+				}
+			})
+
+		su.spec("AUTH-023", "records whether the auth field is accepted without base64 padding",
+			Meta{Level: Informational, Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(1, 256)
+				ref := s.Ref(s.Push(img, "basic", "v1"), "v1")
+				raw := base64.RawStdEncoding.EncodeToString([]byte(harness.FixtureUser + ":" + harness.FixturePassword))
+				s.Env.Secrets.Add("unpadded fixture auth", raw)
+				_, err := s.Pull(ctx, ref, &runtime.AuthConfig{Auth: raw})
+				listed := s.Status(ctx, ref) != nil
+				AddReportEntry("observed", "unpadded auth ("+itoa(len(raw))+" chars, padded form ends in '=') → "+errString(err)+
+					"; listed: "+yesNo(listed)+"; password reached the registry: "+yesNo(s.SawSecret("plain", harness.FixturePassword)))
+				if err != nil {
+					Expect(listed).To(BeFalse(), "the pull failed but the image is listed")
+				}
+			})
 	})
 }
 
