@@ -6,7 +6,9 @@ import (
 
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
 	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/criimage/criimage/registry/faults"
 	"github.com/criimage/criimage/suite/harness"
 )
 
@@ -150,6 +152,64 @@ func (su *suite) raceSpecs() {
 				Expect(b.Err).NotTo(HaveOccurred())
 				Expect(b.ImageRef).To(Equal(a.ImageRef))
 				Expect(s.Status(ctx, a.ImageRef).GetRepoTags()).To(ContainElements(s.Ref(repo, "a"), s.Ref(repo, "b")))
+			})
+
+		su.spec("RACE-008", "RemoveImage of one tag while another tag of the same image is being pulled: the pull re-creates the image with only its own tag, no orphan record",
+			Meta{Refs: []string{"IS-09", "IS-10", "IS-25", "IS-26", "IS-35"}}, func(ctx context.Context, s *harness.Spec) {
+				// Decided: RemoveImage(a) returns before the pull of b resolves b, so it removes the
+				// image with all its names (IS-09, IS-10); the pull then brings the image back under
+				// b and its digest only. Tag a must not come back (nobody pulled it since), and the
+				// image must be one entry with names, not an ID-only record beside it (#13875).
+				img := s.Unique(2, 1024)
+				repo := s.Push(img, "anon", "a")
+				Expect(img.Push(s.Env.Reg, repo, "b")).To(Succeed())
+				refA, refB, dig := s.Ref(repo, "a"), s.Ref(repo, "b"), s.DigestRef(repo, img)
+				id := s.MustPull(ctx, refA)
+				Expect(id).To(Equal(img.ID))
+
+				// Hold b's resolution (its first request), remove a, then let b go on.
+				resolve := s.Env.Reg.Gates().Arm(faults.Match{Repo: repo, Kind: "manifest", Reference: "b"})
+				DeferCleanup(func() { resolve.Release(); s.Env.Reg.Gates().Disarm(resolve) })
+				res := s.PullAsync(ctx, refB, nil)
+				s.WaitHeld(ctx, resolve, "the manifest of tag b")
+				Expect(s.Remove(ctx, refA)).To(Succeed(), "RemoveImage of tag a while tag b of the same image is being pulled")
+				s.ExpectAbsent(ctx, refA, refB, dig, id)
+				// If the removal freed the content, the pull of b must fetch a layer again: hold
+				// it there too, and check that nothing of the image shows meanwhile (a target that
+				// kept the content finishes without fetching; both orders end below).
+				layer := s.GateBlob(repo, img.Layers[1])
+				resolve.Release()
+				var r harness.PullResult
+				select {
+				case <-layer.Held():
+					s.ExpectAbsent(ctx, refA, refB, dig, id)
+					layer.Release()
+					r = <-res
+				case r = <-res:
+					s.Env.Reg.Gates().Disarm(layer)
+					AddReportEntry("observed", "the pull of b fetched no layer again after the removal of a (content kept)")
+				}
+				Expect(r.Err).NotTo(HaveOccurred(), "the pull of tag b after the concurrent removal of tag a")
+				Expect(r.ImageRef).To(Equal(id), "tag b names the same image")
+
+				st := s.Status(ctx, refB)
+				Expect(st).NotTo(BeNil(), "ImageStatus(b) after its pull")
+				Expect(st.GetId()).To(Equal(id))
+				Expect(st.GetRepoTags()).To(ConsistOf(refB), "tag a was removed before b was pulled and must not come back")
+				Expect(st.GetRepoDigests()).To(ConsistOf(dig))
+				Expect(s.Status(ctx, refA)).To(BeNil(), "ImageStatus(a) after a was removed")
+				byID := s.Status(ctx, id)
+				Expect(byID.GetRepoTags()).To(ConsistOf(refB), "ImageStatus by ID agrees with ImageStatus(b)")
+				var entries []*runtime.Image
+				for _, l := range s.List(ctx) {
+					if l.GetId() == id {
+						entries = append(entries, l)
+					}
+					Expect(l.GetRepoTags()).NotTo(ContainElement(refA), "ListImages still names the removed tag a (entry %s)", l.GetId())
+				}
+				Expect(entries).To(HaveLen(1), "ListImages must show the image once")
+				Expect(entries[0].GetRepoTags()).To(ConsistOf(refB))
+				Expect(entries[0].GetRepoDigests()).To(ConsistOf(dig), "no ID-only record: the listed image carries its digest")
 			})
 	})
 }
