@@ -166,6 +166,10 @@ func StartContainerd(ctx context.Context, repoRoot, version, dir, certsDir, snap
 	d.stop = func() error {
 		out, err := exec.Command("bash", script, "stop", dir).CombinedOutput()
 		if err != nil {
+			// Never leave our daemon behind: kill it by its pid (ours, started above).
+			if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) == "containerd" {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
 			return fmt.Errorf("containerd-daemon.sh stop: %v: %s", err, out)
 		}
 		return nil

@@ -269,7 +269,12 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 		if err != nil {
 			return nil, err
 		}
-		defer os.RemoveAll(ltmp)
+		// Stop these daemons before their dir goes (defers run last-in first-out).
+		defer func() {
+			stopAll(daemons)
+			daemons = nil
+			_ = os.RemoveAll(ltmp)
+		}()
 		if daemons, err = o.startDaemons(ctx, ltmp, certs); err != nil {
 			return nil, err
 		}
