@@ -75,6 +75,13 @@ func (s *Spec) Unique(layers, layerSize int) fixtures.Image {
 	return fixtures.Unique(fmt.Sprintf("%s/%s/%d", s.Env.Nonce, s.ID, s.n), layers, layerSize)
 }
 
+// UniquePair returns two fresh images (distinct IDs) that share every layer blob.
+func (s *Spec) UniquePair(layers, layerSize int) (fixtures.Image, fixtures.Image) {
+	s.n++
+	seed := fmt.Sprintf("%s/%s/%d", s.Env.Nonce, s.ID, s.n)
+	return fixtures.Unique(seed, layers, layerSize), fixtures.UniqueVariant(seed, "b", layers, layerSize)
+}
+
 // Push pushes img to a new unique repository in ns under tag and returns the repository.
 func (s *Spec) Push(img fixtures.Image, ns, tag string) string {
 	repo := s.Repo(ns)

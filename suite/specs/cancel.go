@@ -104,5 +104,41 @@ func (su *suite) cancelSpecs() {
 				s.EventuallyBlobGets(repo, img.Layers[0])
 				Expect(s.Status(ctx, ref).GetId()).To(Equal(r.ImageRef))
 			})
+
+		su.spec("CANCEL-005", "a pull of another image waiting on a slow but steady download of a shared layer is not cancelled by the progress timeout",
+			Meta{Level: Recommended, Needs: []string{config.FeatureProgressTimeout}, Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+				// Two images (two references, two IDs) share their one layer. The first pull
+				// downloads it slowly but steadily (bytes every d/6, ≈2×d in all); the second pull
+				// resolves its own manifest and config, then needs the same layer while the first is
+				// downloading it. A target that waits on the first download (containerd's ingest
+				// "ref locked" wait, #9347; its TestCRIImagePullTimeout/HoldingContentOpenWriter)
+				// reads no byte of its own for ≈2×d and must not count that as no progress; a
+				// target that downloads the layer again gets the drip itself. Either way both pulls
+				// complete.
+				d, _, err := s.Env.Cfg.Features.Duration(config.FeatureProgressTimeout)
+				Expect(err).NotTo(HaveOccurred())
+				a, b := s.UniquePair(1, 2048)
+				Expect(b.Layers).To(Equal(a.Layers))
+				repo := s.Push(a, "anon", "a")
+				Expect(b.Push(s.Env.Reg, repo, "b")).To(Succeed())
+				layer := a.Layers[0]
+				size := len(a.Blobs[layer])
+				chunks := 12
+				drip := s.Arm(faults.Rule{Match: faults.Match{Method: "GET", Repo: repo, Kind: "blob", Digest: layer},
+					Action: faults.Action{Kind: faults.KindDrip, DripBytes: size/chunks + 1, DripEvery: d / 6}})
+				first := s.PullAsync(ctx, s.Ref(repo, "a"), nil)
+				Eventually(func() int { return s.Env.Reg.Faults().Used(drip) }).WithTimeout(s.Env.Cfg.RPCTimeout).
+					WithPolling(10*time.Millisecond).Should(BeNumerically(">=", 1), "the target never requested the layer")
+				second := s.PullAsync(ctx, s.Ref(repo, "b"), nil)
+				r := <-first
+				Expect(r.Err).NotTo(HaveOccurred(), "a pull that makes progress every %s was cancelled (progress timeout %s)", d/6, d)
+				r2 := <-second
+				Expect(r2.Err).NotTo(HaveOccurred(), "a pull of another image waiting on the download of a shared layer, which makes progress every %s, was cancelled (progress timeout %s)", d/6, d)
+				Expect(r.ImageRef).To(Equal(a.ID))
+				Expect(r2.ImageRef).To(Equal(b.ID))
+				AddReportEntry("observed", "GETs of the shared layer: "+itoa(s.EventuallyBlobGets(repo, layer))+" (1 = the second pull waited on the first download)")
+				Expect(s.Status(ctx, s.Ref(repo, "a")).GetId()).To(Equal(a.ID))
+				Expect(s.Status(ctx, s.Ref(repo, "b")).GetId()).To(Equal(b.ID))
+			})
 	})
 }
