@@ -149,3 +149,14 @@ func BenchmarkList(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkPull1GiB: cold pull of 1 GiB in 4 layers (go test -trace, then
+// `go tool trace -pprof=syscall` shows where the pull waits on the disk).
+func BenchmarkPull1GiB(b *testing.B) {
+	e := newEnv(b)
+	p, err := largeImage(e.reg, 1<<30, 4, "anon/bench/huge")
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchPull(b, e, p)
+}
