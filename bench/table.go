@@ -51,7 +51,7 @@ func fmtRange(unit string, st Stats) string {
 	if unit == "bytes" {
 		return fmt.Sprintf("%.0f–%.0f", st.Min/(1<<20), st.Max/(1<<20))
 	}
-	if st.Max < 0.1 {
+	if st.Median < 0.1 { // the median's unit (fmtVal): ms
 		return fmt.Sprintf("%.1f–%.1f", st.Min*1000, st.Max*1000)
 	}
 	return fmt.Sprintf("%.3f–%.3f", st.Min, st.Max)
