@@ -111,7 +111,7 @@ type envOpts struct {
 }
 
 // newEnv serves a Service over real gRPC on a unix socket and returns clients to it.
-func newEnv(t *testing.T, o envOpts) *env {
+func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
 	ctx := context.Background()
 	root := o.root
@@ -198,7 +198,7 @@ func manifestDigest(t *testing.T, img v1.Image) string {
 	return h.String()
 }
 
-func (e *env) pull(t *testing.T, ref string) string {
+func (e *env) pull(t testing.TB, ref string) string {
 	t.Helper()
 	resp, err := e.is.PullImage(context.Background(), &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: ref}})
 	if err != nil {
@@ -216,7 +216,7 @@ func (e *env) status(t *testing.T, key string) *runtime.Image {
 	return resp.Image
 }
 
-func (e *env) list(t *testing.T) []*runtime.Image {
+func (e *env) list(t testing.TB) []*runtime.Image {
 	t.Helper()
 	resp, err := e.is.ListImages(context.Background(), &runtime.ListImagesRequest{})
 	if err != nil {

@@ -1,0 +1,101 @@
+package service_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/criimage/criimage/impl/backend/backendtest"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// listImages is the store size of BenchmarkList: the list-10k case of docs/bench.md.
+const listImages = 10000
+
+// BenchmarkList: ListImages and StreamImages over real gRPC (unix socket, in process) with
+// 10,000 images in the store — tiny images sharing one layer, each with its own config, as
+// bench/'s list-10k case. The root is on /dev/shm when there is one: the fill is fsync-bound
+// on disk (about 8 bolt commits per image); the listing itself does not write.
+func BenchmarkList(b *testing.B) {
+	root := ""
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		dir, err := os.MkdirTemp("/dev/shm", "criimage-bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { os.RemoveAll(dir) })
+		root = dir
+	}
+	base, err := backendtest.Image(1, 1, 512, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cf, err := base.ConfigFile()
+	if err != nil {
+		b.Fatal(err)
+	}
+	imgs := map[string]v1.Image{}
+	for i := range listImages {
+		c := cf.DeepCopy()
+		c.Config.Env = []string{fmt.Sprintf("N=%d", i)}
+		img, err := mutate.ConfigFile(base, c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		imgs[fmt.Sprintf("bench/list:%d", i)] = img
+	}
+	e := newEnv(b, envOpts{root: root, images: imgs})
+	refs := make(chan string)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range refs {
+				e.pull(b, r)
+			}
+		}()
+	}
+	for r := range imgs {
+		refs <- r
+	}
+	close(refs)
+	wg.Wait()
+	if n := len(e.list(b)); n != listImages {
+		b.Fatalf("listed %d images, want %d", n, listImages)
+	}
+	ctx := context.Background()
+	b.Run("List", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			resp, err := e.is.ListImages(ctx, &runtime.ListImagesRequest{})
+			if err != nil || len(resp.Images) != listImages {
+				b.Fatalf("ListImages: %d images, %v", len(resp.GetImages()), err)
+			}
+		}
+	})
+	b.Run("Stream", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			st, err := e.is.StreamImages(ctx, &runtime.StreamImagesRequest{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			n := 0
+			for {
+				resp, err := st.Recv()
+				if err != nil {
+					break
+				}
+				n += len(resp.Images)
+			}
+			if n != listImages {
+				b.Fatalf("StreamImages: %d images", n)
+			}
+		}
+	})
+}
