@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/containerd/containerd/v2/core/content"
@@ -11,6 +12,7 @@ import (
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
+	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -148,34 +150,94 @@ type Stores struct {
 // Check reports whether img is still usable: its manifest, config and layers exist (namespace
 // record and, if st.Blobs is set, the blob itself), and its top snapshot (ChainID) exists in at
 // least one snapshotter the config's GC labels name. Cost: one metadata read and one stat per
-// blob, one snapshot Stat — no blob is read.
+// blob, one snapshot Stat — no blob is read. To check many images, use a Checker.
 func Check(ctx context.Context, st Stores, img Image) error {
-	var cfgInfo content.Info
-	for _, d := range append([]ocispec.Descriptor{img.Manifest, img.Config}, img.Layers...) {
-		info, err := st.Content.Info(ctx, d.Digest)
-		if err != nil {
-			return fmt.Errorf("image %s: blob %s: %w", img.ID, d.Digest, err)
+	return NewChecker(st).Check(ctx, img)
+}
+
+// Checker is Check for many images in one pass (List): each blob and each snapshot is looked up
+// once per Checker, however many images share it, so a Checker must not outlive the call it
+// serves — it remembers what it found, and that is only as fresh as its creation. Give it a
+// context carrying one metadata read transaction (boltutil.WithTransaction) so that the
+// lookups share it instead of opening one each; nothing it calls opens another transaction on
+// the metadata DB. Not safe for concurrent use.
+type Checker struct {
+	st    Stores
+	blobs map[digest.Digest]blobState
+	snaps map[[2]string]error // {snapshotter, chain ID} → Stat's error
+}
+
+type blobState struct {
+	labels map[string]string
+	err    error
+}
+
+// NewChecker returns a Checker with nothing looked up yet.
+func NewChecker(st Stores) *Checker {
+	return &Checker{st: st, blobs: map[digest.Digest]blobState{}, snaps: map[[2]string]error{}}
+}
+
+func (c *Checker) blob(ctx context.Context, d digest.Digest) blobState {
+	if b, ok := c.blobs[d]; ok {
+		return b
+	}
+	var b blobState
+	info, err := c.st.Content.Info(ctx, d)
+	switch {
+	case err != nil:
+		b.err = fmt.Errorf("blob %s: %w", d, err)
+	case c.st.Blobs != nil:
+		if _, err := c.st.Blobs.Info(ctx, d); err != nil {
+			b.err = fmt.Errorf("blob %s on disk: %w", d, err)
 		}
-		if st.Blobs != nil {
-			if _, err := st.Blobs.Info(ctx, d.Digest); err != nil {
-				return fmt.Errorf("image %s: blob %s on disk: %w", img.ID, d.Digest, err)
-			}
+	}
+	b.labels = info.Labels
+	c.blobs[d] = b
+	return b
+}
+
+func (c *Checker) snapshot(ctx context.Context, sn snapshots.Snapshotter, name, key string) error {
+	k := [2]string{name, key}
+	if err, ok := c.snaps[k]; ok {
+		return err
+	}
+	_, err := sn.Stat(ctx, key)
+	c.snaps[k] = err
+	return err
+}
+
+// Check is the package-level Check, with lookups shared across the Checker's images.
+func (c *Checker) Check(ctx context.Context, img Image) error {
+	var cfgLabels map[string]string
+	for i := -2; i < len(img.Layers); i++ {
+		var d ocispec.Descriptor
+		switch i {
+		case -2:
+			d = img.Manifest
+		case -1:
+			d = img.Config
+		default:
+			d = img.Layers[i]
+		}
+		b := c.blob(ctx, d.Digest)
+		if b.err != nil {
+			return fmt.Errorf("image %s: %w", img.ID, b.err)
 		}
 		if d.Digest == img.Config.Digest {
-			cfgInfo = info
+			cfgLabels = b.labels
 		}
 	}
 	var tried []string
-	for k, v := range cfgInfo.Labels {
+	for k, v := range cfgLabels {
 		name, ok := strings.CutPrefix(k, snapshotRefPrefix)
 		if !ok || v != img.ChainID.String() {
 			continue
 		}
-		sn := st.Snapshotters[name]
+		sn := c.st.Snapshotters[name]
 		if sn == nil {
 			continue
 		}
-		if _, err := sn.Stat(ctx, v); err == nil {
+		if err := c.snapshot(ctx, sn, name, v); err == nil {
 			return nil
 		}
 		tried = append(tried, name)
@@ -183,6 +245,7 @@ func Check(ctx context.Context, st Stores, img Image) error {
 	if len(tried) == 0 {
 		return fmt.Errorf("image %s is not unpacked in any snapshotter: %w", img.ID, errdefs.ErrNotFound)
 	}
+	slices.Sort(tried)
 	return fmt.Errorf("image %s: snapshot %s missing in %s: %w", img.ID, img.ChainID, strings.Join(tried, ", "), errdefs.ErrNotFound)
 }
 

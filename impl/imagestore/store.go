@@ -1,7 +1,8 @@
 // Package imagestore is the in-memory index of the images criimage serves: which record names
 // (repo tags, repo digests, the ID) belong to which image, what each image is made of, and the
 // lookup rules every RPC shares (Resolve). It also reads an image's facts from the content store
-// (Read) and checks that an image is still usable (Check). It holds no lock across calls into
+// (Read) and checks that an image is still usable (Check; Checker for many images in one pass,
+// each shared blob and snapshot looked up once). It holds no lock across calls into
 // containerd; the service serializes writers.
 package imagestore
 
@@ -32,11 +33,39 @@ type Image struct {
 	// manifest (indexes only), the config and the layers (fixtures.Image.Size).
 	Size uint64
 	Spec ocispec.Image // the image config
+
+	// tags and digests are SplitReferences(References), computed once when the Store takes the
+	// image (Put): reference parsing is regexp work that List would otherwise redo per image
+	// per call. split says they are set.
+	tags, digests []string
+	split         bool
 }
 
-// RepoTags and RepoDigests of the image, fully qualified.
-func (i Image) RepoTags() []string    { t, _ := SplitReferences(i.References); return t }
-func (i Image) RepoDigests() []string { _, d := SplitReferences(i.References); return d }
+// RepoTags and RepoDigests of the image, fully qualified. For an image from a Store they are
+// computed once (at Put); the caller owns the returned slices.
+func (i Image) RepoTags() []string {
+	if i.split {
+		return slices.Clone(i.tags)
+	}
+	t, _ := SplitReferences(i.References)
+	return t
+}
+
+func (i Image) RepoDigests() []string {
+	if i.split {
+		return slices.Clone(i.digests)
+	}
+	_, d := SplitReferences(i.References)
+	return d
+}
+
+// withRefs returns img named by refs (deduplicated, sorted), its tags and digests split.
+func withRefs(img Image, refs []string) Image {
+	img.References = sortedRefs(refs)
+	img.tags, img.digests = SplitReferences(img.References)
+	img.split = true
+	return img
+}
 
 // Store is the index. The zero value is not usable; call New.
 type Store struct {
@@ -54,7 +83,7 @@ func New() *Store {
 // new state. Each of img.References that belonged to another image moves to img; an image left
 // with no names at all is dropped. It returns the IDs of images that lost names.
 func (s *Store) Put(img Image) (changed []string) {
-	img.References = sortedRefs(img.References)
+	img = withRefs(img, img.References)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if old, ok := s.byID[img.ID]; ok {
@@ -70,7 +99,7 @@ func (s *Store) Put(img Image) (changed []string) {
 			continue
 		}
 		o := s.byID[owner]
-		o.References = slices.DeleteFunc(slices.Clone(o.References), func(x string) bool { return x == r })
+		o = withRefs(o, slices.DeleteFunc(slices.Clone(o.References), func(x string) bool { return x == r }))
 		if len(o.References) == 0 {
 			delete(s.byID, owner)
 		} else {

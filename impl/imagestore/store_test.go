@@ -73,8 +73,8 @@ func TestPutMovesNamesAndDropsNamelessImages(t *testing.T) {
 	if id, _ := s.Owner("127.0.0.1:5000/anon/b:v1"); id != idA {
 		t.Fatalf("owner of moved tag = %s", id)
 	}
-	if b := mustGet(t, s, idB); len(b.References) != 1 || b.References[0] != idB {
-		t.Fatalf("B refs = %v", b.References)
+	if b := mustGet(t, s, idB); len(b.References) != 1 || b.References[0] != idB || len(b.RepoTags()) != 0 {
+		t.Fatalf("B refs = %v, tags %v (the tags split at Put must follow the move)", b.References, b.RepoTags())
 	}
 	a := mustGet(t, s, idA)
 	if got := strings.Join(a.RepoTags(), ","); got != "127.0.0.1:5000/anon/b:v1,docker.io/library/busybox:latest,quay.io/x/y:1" {
@@ -97,6 +97,13 @@ func TestPutMovesNamesAndDropsNamelessImages(t *testing.T) {
 	}
 	if len(s.List()) != 1 {
 		t.Fatalf("List = %v", s.List())
+	}
+	// The split is the caller's to keep: changing it changes nothing in the store.
+	s.Put(Image{ID: idA, References: []string{idA, "docker.io/library/busybox:latest"}})
+	a = mustGet(t, s, idA)
+	a.RepoTags()[0] = "changed"
+	if got := mustGet(t, s, idA).RepoTags(); len(got) != 1 || got[0] != "docker.io/library/busybox:latest" {
+		t.Fatalf("RepoTags = %v", got)
 	}
 }
 

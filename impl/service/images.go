@@ -10,11 +10,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/containerd/containerd/v2/core/metadata/boltutil"
 	"github.com/containerd/continuity/fs"
 	"github.com/containerd/errdefs"
 	"github.com/criimage/criimage/impl/imagestore"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	bolt "go.etcd.io/bbolt"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -292,13 +294,42 @@ func (s *Service) selected(ctx context.Context, f *runtime.ImageFilter) ([]*runt
 	} else {
 		imgs = s.index.List()
 	}
-	out := make([]*runtime.Image, 0, len(imgs))
-	for _, img := range imgs {
-		if s.usable(ctx, img) {
-			out = append(out, s.toCRI(img))
-		}
+	usable, err := s.usableOf(ctx, imgs)
+	if err != nil {
+		return nil, grpcError(err, "check images")
+	}
+	out := make([]*runtime.Image, 0, len(usable))
+	for _, img := range usable {
+		out = append(out, s.toCRI(img))
 	}
 	return out, nil
+}
+
+// usableOf returns the usable ones among imgs, checked as usable checks one image, but in one
+// metadata read transaction and with each blob and snapshot looked up once (imagestore.Checker):
+// per call, one metadata read and one stat per distinct blob and one Stat per distinct top
+// snapshot. The transaction is held while the images are checked; bbolt writers proceed
+// meanwhile (only a commit that must grow the file's mapping waits for it).
+func (s *Service) usableOf(ctx context.Context, imgs []imagestore.Image) ([]imagestore.Image, error) {
+	out := make([]imagestore.Image, 0, len(imgs))
+	err := s.b.DB.View(func(tx *bolt.Tx) error {
+		tctx := boltutil.WithTransaction(s.b.Context(ctx), tx)
+		c := imagestore.NewChecker(s.stores())
+		for i, img := range imgs {
+			if i%1024 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			if err := c.Check(tctx, img); err != nil {
+				s.log.Debug("not reporting unusable image", "id", img.ID, "reason", err.Error())
+				continue
+			}
+			out = append(out, img)
+		}
+		return nil
+	})
+	return out, err
 }
 
 // ListImages lists every usable image (filter.image honoured).

@@ -18,7 +18,13 @@
 //     the snapshotter (images are not per handler; Status/List/Remove ignore it).
 //   - Usable = manifest, config and layers present (metadata and blob file) and the top snapshot
 //     present in a snapshotter the config's GC label names; checked before every report, so an
-//     image damaged out of band disappears from List/Status (kubelet pulls it again).
+//     image damaged out of band disappears from List/Status (kubelet pulls it again). Nothing
+//     is cached across calls: out-of-band deletion is by definition not signalled. List/Stream
+//     check all images in one metadata read transaction with each blob and snapshot looked up
+//     once per call (imagestore.Checker; images share layers and snapshots): per call, one
+//     metadata read and one stat per distinct blob and one Stat per distinct top snapshot.
+//     What is cached is what cannot change behind our back: each image's repo tags and digests
+//     (parsed once when the index takes the image, not per image per call).
 //   - Size: containerd's (top-level manifest/index + platform manifest + config + layers).
 //   - Verbose ImageStatus: info = {"info": JSON {"chainID": "...", "imageSpec": <OCI config>}}.
 //   - StreamImages: batches of StreamBatchSize; an empty store sends zero messages, then EOF.
