@@ -99,3 +99,30 @@ func BenchmarkList(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkConcurrentSamePull: 1 and 64 concurrent PullImage calls of one image through one
+// shared pull (as impl/pull merges them), the image removed before each round, the root on the
+// test's temporary directory (real fsyncs): what the service adds per caller of a shared pull.
+func BenchmarkConcurrentSamePull(b *testing.B) {
+	_, wrap := newShared(nil, 0)
+	e := newEnv(b, envOpts{images: map[string]v1.Image{"a": testImage(b, 1, "")}, wrap: wrap})
+	for _, callers := range []int{1, 64} {
+		b.Run(fmt.Sprint(callers), func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				b.StopTimer()
+				e.remove(b, "a")
+				b.StartTimer()
+				var wg sync.WaitGroup
+				for range callers {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						e.pull(b, "a")
+					}()
+				}
+				wg.Wait()
+			}
+		})
+	}
+}

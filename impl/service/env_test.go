@@ -108,6 +108,8 @@ type envOpts struct {
 	cfg          service.Config
 	root         string
 	images       map[string]v1.Image
+	// wrap, if set, wraps the local puller (a shared flight, a counter).
+	wrap func(service.PullFunc) service.PullFunc
 }
 
 // newEnv serves a Service over real gRPC on a unix socket and returns clients to it.
@@ -128,6 +130,9 @@ func newEnv(t testing.TB, o envOpts) *env {
 	}
 	cfg := o.cfg
 	cfg.Backend, cfg.Pull = b, local.pull
+	if o.wrap != nil {
+		cfg.Pull = o.wrap(local.pull)
+	}
 	svc, err := service.New(ctx, cfg)
 	if err != nil {
 		b.Close()
@@ -171,7 +176,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	return e
 }
 
-func testImage(t *testing.T, seed int64, user string) v1.Image {
+func testImage(t testing.TB, seed int64, user string) v1.Image {
 	t.Helper()
 	img, err := backendtest.Image(seed, 2, 2048, user)
 	if err != nil {
@@ -225,7 +230,7 @@ func (e *env) list(t testing.TB) []*runtime.Image {
 	return resp.Images
 }
 
-func (e *env) remove(t *testing.T, key string) {
+func (e *env) remove(t testing.TB, key string) {
 	t.Helper()
 	if _, err := e.is.RemoveImage(context.Background(), &runtime.RemoveImageRequest{Image: &runtime.ImageSpec{Image: key}}); err != nil {
 		t.Fatalf("RemoveImage(%q): %v", key, err)

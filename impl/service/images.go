@@ -130,8 +130,15 @@ func (s *Service) PullImage(ctx context.Context, req *runtime.PullImageRequest) 
 func (s *Service) commit(ctx context.Context, img imagestore.Image, names []string) (dropped []string, err error) {
 	s.recMu.Lock()
 	defer s.recMu.Unlock()
+	rec := recordOf(img.Target, img.Manifest.Digest.String())
 	refs := slices.Clone(names)
-	if have, ok := s.index.Get(img.ID); ok {
+	have, ok := s.index.Get(img.ID)
+	if ok {
+		if have.Target.Digest == img.Target.Digest && have.Manifest.Digest == img.Manifest.Digest && s.recorded(names, img.ID, rec) {
+			// Every record already says exactly this (another caller of the same pull, or a
+			// re-pull of an unchanged image): no transaction, no fsync, index unchanged.
+			return nil, nil
+		}
 		refs = append(refs, have.References...)
 	}
 	for _, n := range names {
@@ -151,12 +158,31 @@ func (s *Service) commit(ctx context.Context, img imagestore.Image, names []stri
 	if err := s.writeRecords(ctx, names, img.Target, labels, dropped); err != nil {
 		return nil, err
 	}
+	for _, n := range names {
+		s.records[n] = rec
+	}
+	for _, id := range dropped {
+		delete(s.records, id)
+	}
 	img.References = refs
 	s.index.Put(img)
 	for _, id := range dropped {
 		s.index.Delete(id)
 	}
 	return dropped, nil
+}
+
+// recorded reports whether every one of names is a record of image id holding rec. recMu held.
+func (s *Service) recorded(names []string, id string, rec record) bool {
+	for _, n := range names {
+		if owner, ok := s.index.Owner(n); !ok || owner != id {
+			return false
+		}
+		if have, ok := s.records[n]; !ok || have != rec {
+			return false
+		}
+	}
+	return true
 }
 
 // RemoveImage removes the whole image any lookup form names: every record (tags and digests in
@@ -191,6 +217,9 @@ func (s *Service) remove(ctx context.Context, key string) (string, error) {
 	}
 	if err := s.writeRecords(ctx, nil, ocispec.Descriptor{}, nil, img.References); err != nil {
 		return "", grpcError(err, fmt.Sprintf("remove %q", key))
+	}
+	for _, n := range img.References {
+		delete(s.records, n)
 	}
 	s.index.Delete(img.ID)
 	return img.ID, nil

@@ -11,7 +11,11 @@
 //   - Records: repo tag, repo digest (name@top-level digest) and the ID ("sha256:<config>"), all
 //     pointing at the top-level descriptor, written in ONE bbolt transaction and published to the
 //     index in one step under the record lock that RemoveImage also takes. The pull's lease ends
-//     only afterwards. image_ref = Image.id = the ID.
+//     only afterwards. image_ref = Image.id = the ID. When every record already holds what
+//     the pull would write (same target, same manifest label, same image — the other callers
+//     of a shared pull, a re-pull of an unchanged image) nothing is written: N callers of one
+//     pull cost one synced commit, not N. The service knows what each record holds because
+//     nothing else writes them while it runs (bbolt's flock).
 //   - Lookup (Status, Remove, List filter): imagestore.Store.Resolve — "" and ambiguous ID
 //     prefixes are InvalidArgument; ID prefixes need imagestore.MinIDPrefix (4) hex characters.
 //   - Runtime handlers: unknown → InvalidArgument; "" → default snapshotter; a handler only picks
@@ -52,6 +56,7 @@ import (
 	"github.com/criimage/criimage/impl/backend"
 	"github.com/criimage/criimage/impl/imagestore"
 	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	bolt "go.etcd.io/bbolt"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -113,6 +118,23 @@ type Service struct {
 	// recMu serializes every change of image records with the index update that follows, so
 	// that pull and remove never interleave (no orphan record, no half image).
 	recMu sync.Mutex
+	// records is what each image record in the metadata store holds, as far as commit would
+	// write it (under recMu): a pull whose records all hold that already skips the write. A
+	// name is absent when its record was not written by commit's rules (labels differ).
+	// Nothing else writes records while we run (bbolt's flock keeps other processes out).
+	records map[string]record
+}
+
+// record is what commit writes into an image record besides its name.
+type record struct {
+	target    digest.Digest
+	mediaType string
+	size      int64
+	manifest  string // imagestore.LabelManifest
+}
+
+func recordOf(target ocispec.Descriptor, manifest string) record {
+	return record{target: target.Digest, mediaType: target.MediaType, size: target.Size, manifest: manifest}
 }
 
 // New checks cfg, recovers the backend from a previous process (deletes its leases — nothing
@@ -133,6 +155,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		version:  cfg.Version,
 		log:      cfg.Logger,
 		index:    imagestore.New(),
+		records:  map[string]record{},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -222,6 +245,9 @@ func (s *Service) recover(ctx context.Context) error {
 		}
 		img.References = append(slices.Clone(img.References), r.Name)
 		byID[img.ID] = img
+		if len(r.Labels) == 2 && r.Labels[labelManaged] == labelManagedValue && r.Labels[imagestore.LabelManifest] != "" {
+			s.records[r.Name] = recordOf(r.Target, r.Labels[imagestore.LabelManifest])
+		}
 	}
 	if len(broken) > 0 {
 		err := s.b.DB.Update(func(tx *bolt.Tx) error {
