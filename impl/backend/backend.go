@@ -65,6 +65,13 @@ const (
 // ContentRoot is the directory of the local content store under root.
 func ContentRoot(root string) string { return filepath.Join(root, contentDir) }
 
+// BlobDir is the directory in which the local content store under root keeps the blob files of
+// one digest algorithm, each named by its encoded digest (containerd's layout:
+// content/blobs/<algorithm>/<encoded>).
+func BlobDir(root, algorithm string) string {
+	return filepath.Join(ContentRoot(root), "blobs", algorithm)
+}
+
 // SnapshotterRoot is the directory of the named snapshotter under root.
 func SnapshotterRoot(root, name string) string { return filepath.Join(root, snapshotsDir, name) }
 

@@ -2,6 +2,8 @@ package imagestore_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/containerd/errdefs"
@@ -75,5 +77,61 @@ func TestReadAndCheck(t *testing.T) {
 	}
 	if err := imagestore.Check(nctx, st, img3); !errdefs.IsNotFound(err) {
 		t.Fatalf("Check with a missing layer = %v", err)
+	}
+}
+
+// TestCheckerScanBlobs: with the blob directory scanned, a blob file deleted on disk (behind
+// the metadata's back) before the scan makes its image unusable, as the stat did, and no other.
+func TestCheckerScanBlobs(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	b, err := backend.Open(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	nctx := b.Context(ctx)
+	var imgs []imagestore.Image
+	for seed := int64(1); seed <= 2; seed++ {
+		v1img, err := backendtest.Image(seed, 1, 512, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := backendtest.Write(ctx, b, v1img, backend.Native, backendtest.Complete)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := imagestore.Read(nctx, b.Content, w.Target, ocispec.Descriptor{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgs = append(imgs, img)
+	}
+	st := imagestore.Stores{Content: b.Content, Blobs: b.RawContent(), Snapshotters: b.Snapshotters}
+	check := func() []error {
+		c := imagestore.NewChecker(st)
+		if err := c.ScanBlobs(backend.BlobDir(root, "sha256")); err != nil {
+			t.Fatal(err)
+		}
+		var errs []error
+		for _, img := range imgs {
+			errs = append(errs, c.Check(nctx, img))
+		}
+		return errs
+	}
+	if errs := check(); errs[0] != nil || errs[1] != nil {
+		t.Fatalf("Check of complete images: %v", errs)
+	}
+	if err := os.Remove(filepath.Join(backend.BlobDir(root, "sha256"), imgs[1].Layers[0].Digest.Encoded())); err != nil {
+		t.Fatal(err)
+	}
+	if errs := check(); errs[0] != nil || !errdefs.IsNotFound(errs[1]) {
+		t.Fatalf("Check after the layer file of the second image was deleted: %v", errs)
+	}
+	if err := os.Remove(filepath.Join(backend.BlobDir(root, "sha256"), imgs[0].Config.Digest.Encoded())); err != nil {
+		t.Fatal(err)
+	}
+	if errs := check(); !errdefs.IsNotFound(errs[0]) {
+		t.Fatalf("Check after the config file of the first image was deleted: %v", errs)
 	}
 }

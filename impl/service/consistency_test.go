@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -123,5 +124,35 @@ func TestOutOfBandDeletion(t *testing.T) {
 	e.pull(t, "a")
 	if got := e.status(t, "a"); got == nil {
 		t.Fatal("re-pulled image not reported")
+	}
+}
+
+// TestOutOfBandDeletionMany: the same with more images than List stats blob by blob (it lists
+// the blob directory once instead): a deleted blob file still hides its image, and only it.
+func TestOutOfBandDeletionMany(t *testing.T) {
+	const n = 40
+	imgs := map[string]v1.Image{}
+	for i := range n {
+		imgs[fmt.Sprintf("many:%d", i)] = testImage(t, int64(100+i), "")
+	}
+	e := newEnv(t, envOpts{images: imgs})
+	for r := range imgs {
+		e.pull(t, r)
+	}
+	if got := e.list(t); len(got) != n {
+		t.Fatalf("List = %d images, want %d", len(got), n)
+	}
+	a, _ := e.svc.Index().Resolve("many:7")
+	if err := os.Remove(filepath.Join(backend.BlobDir(e.root, "sha256"), a.Layers[1].Digest.Encoded())); err != nil {
+		t.Fatal(err)
+	}
+	got := e.list(t)
+	if len(got) != n-1 {
+		t.Fatalf("List after a layer file was deleted = %d images, want %d", len(got), n-1)
+	}
+	for _, img := range got {
+		if img.Id == a.ID {
+			t.Fatalf("image %s with a deleted layer file listed", a.ID)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/containerd/containerd/v2/core/metadata/boltutil"
 	"github.com/containerd/continuity/fs"
 	"github.com/containerd/errdefs"
+	"github.com/criimage/criimage/impl/backend"
 	"github.com/criimage/criimage/impl/imagestore"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -334,6 +335,11 @@ func (s *Service) selected(ctx context.Context, f *runtime.ImageFilter) ([]*runt
 	return out, nil
 }
 
+// scanBlobsFrom is the number of images above which usableOf lists the blob directory once
+// instead of stat'ing each blob file (the listing costs about as much as a few dozen stats on
+// a store of a few hundred blobs, and grows with the store, not with the images asked about).
+const scanBlobsFrom = 32
+
 // usableOf returns the usable ones among imgs, checked as usable checks one image, but in one
 // metadata read transaction and with each blob and snapshot looked up once (imagestore.Checker):
 // per call, one metadata read and one stat per distinct blob and one Stat per distinct top
@@ -344,6 +350,11 @@ func (s *Service) usableOf(ctx context.Context, imgs []imagestore.Image) ([]imag
 	err := s.b.DB.View(func(tx *bolt.Tx) error {
 		tctx := boltutil.WithTransaction(s.b.Context(ctx), tx)
 		c := imagestore.NewChecker(s.stores())
+		if len(imgs) > scanBlobsFrom {
+			if err := c.ScanBlobs(backend.BlobDir(s.b.Root, "sha256")); err != nil {
+				return err
+			}
+		}
 		for i, img := range imgs {
 			if i%1024 == 0 {
 				if err := ctx.Err(); err != nil {
