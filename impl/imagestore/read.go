@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
@@ -162,14 +163,42 @@ func Check(ctx context.Context, st Stores, img Image) error {
 // context carrying one metadata read transaction (boltutil.WithTransaction) so that the
 // lookups share it instead of opening one each; nothing it calls opens another transaction on
 // the metadata DB. Not safe for concurrent use.
+//
+// Its lookups come in two kinds: those answered by the metadata DB (a blob's record and
+// labels, a snapshot's Stat through the metadata snapshotter) live in a Lookups, which a caller
+// may share between Checkers of the same metadata state (UseLookups); the on-disk checks (blob
+// files) are the Checker's own, made afresh by every Checker.
 type Checker struct {
-	st    Stores
-	blobs map[digest.Digest]blobState
-	snaps map[[2]string]error // {snapshotter, chain ID} → Stat's error
+	st   Stores
+	meta *Lookups
+	disk map[digest.Digest]error
 	// onDisk, after ScanBlobs, holds the encoded digests of the sha256 blob files on disk:
 	// it replaces the stat of each blob file through st.Blobs.
 	onDisk map[string]struct{}
 }
+
+// Lookups are the metadata answers of Checkers: each blob's record (labels or NotFound) and
+// each top snapshot's Stat. They stay true as long as the metadata DB does not change — no
+// write transaction committed — because nothing else changes what they report: the metadata DB
+// and the snapshotters' own DBs are locked by this process (bbolt's flock), and a snapshotter
+// removes a snapshot only after a metadata commit dropped it (GC) — only an in-process caller
+// of a raw, unwrapped snapshotter could break that, and criimage has none. Safe for concurrent
+// use.
+type Lookups struct {
+	mu    sync.Mutex
+	blobs map[digest.Digest]blobState
+	snaps map[[2]string]error // {snapshotter, chain ID} → Stat's error
+}
+
+// NewLookups returns empty Lookups.
+func NewLookups() *Lookups {
+	return &Lookups{blobs: map[digest.Digest]blobState{}, snaps: map[[2]string]error{}}
+}
+
+// UseLookups makes the Checker take its metadata answers from l (and add to it). Only share
+// Lookups between Checkers whose contexts read the same state of the metadata DB (the same
+// committed transaction ID).
+func (c *Checker) UseLookups(l *Lookups) { c.meta = l }
 
 // ScanBlobs reads, once, the names in dir — the local content store's directory of sha256 blob
 // files (backend.BlobDir) — so that the Checker's on-disk check of a sha256 blob is a lookup in
@@ -194,45 +223,62 @@ func (c *Checker) ScanBlobs(dir string) error {
 }
 
 type blobState struct {
-	labels map[string]string
+	labels map[string]string // read-only once stored
 	err    error
 }
 
 // NewChecker returns a Checker with nothing looked up yet.
 func NewChecker(st Stores) *Checker {
-	return &Checker{st: st, blobs: map[digest.Digest]blobState{}, snaps: map[[2]string]error{}}
+	return &Checker{st: st, meta: NewLookups(), disk: map[digest.Digest]error{}}
 }
 
-func (c *Checker) blob(ctx context.Context, d digest.Digest) blobState {
-	if b, ok := c.blobs[d]; ok {
-		return b
-	}
-	var b blobState
-	info, err := c.st.Content.Info(ctx, d)
-	switch {
-	case err != nil:
-		b.err = fmt.Errorf("blob %s: %w", d, err)
-	case c.onDisk != nil && d.Algorithm() == digest.SHA256:
-		if _, ok := c.onDisk[d.Encoded()]; !ok {
-			b.err = fmt.Errorf("blob %s on disk: %w", d, errdefs.ErrNotFound)
+// blob returns the labels of blob d, or why it is not usable: no record, or no file on disk.
+func (c *Checker) blob(ctx context.Context, d digest.Digest) (map[string]string, error) {
+	c.meta.mu.Lock()
+	b, ok := c.meta.blobs[d]
+	c.meta.mu.Unlock()
+	if !ok {
+		info, err := c.st.Content.Info(ctx, d)
+		if err != nil {
+			b.err = fmt.Errorf("blob %s: %w", d, err)
 		}
-	case c.st.Blobs != nil:
-		if _, err := c.st.Blobs.Info(ctx, d); err != nil {
-			b.err = fmt.Errorf("blob %s on disk: %w", d, err)
-		}
+		b.labels = info.Labels
+		c.meta.mu.Lock()
+		c.meta.blobs[d] = b
+		c.meta.mu.Unlock()
 	}
-	b.labels = info.Labels
-	c.blobs[d] = b
-	return b
+	if b.err != nil {
+		return nil, b.err
+	}
+	err, ok := c.disk[d]
+	if !ok {
+		switch {
+		case c.onDisk != nil && d.Algorithm() == digest.SHA256:
+			if _, found := c.onDisk[d.Encoded()]; !found {
+				err = fmt.Errorf("blob %s on disk: %w", d, errdefs.ErrNotFound)
+			}
+		case c.st.Blobs != nil:
+			if _, serr := c.st.Blobs.Info(ctx, d); serr != nil {
+				err = fmt.Errorf("blob %s on disk: %w", d, serr)
+			}
+		}
+		c.disk[d] = err
+	}
+	return b.labels, err
 }
 
 func (c *Checker) snapshot(ctx context.Context, sn snapshots.Snapshotter, name, key string) error {
 	k := [2]string{name, key}
-	if err, ok := c.snaps[k]; ok {
+	c.meta.mu.Lock()
+	err, ok := c.meta.snaps[k]
+	c.meta.mu.Unlock()
+	if ok {
 		return err
 	}
-	_, err := sn.Stat(ctx, key)
-	c.snaps[k] = err
+	_, err = sn.Stat(ctx, key)
+	c.meta.mu.Lock()
+	c.meta.snaps[k] = err
+	c.meta.mu.Unlock()
 	return err
 }
 
@@ -249,12 +295,12 @@ func (c *Checker) Check(ctx context.Context, img Image) error {
 		default:
 			d = img.Layers[i]
 		}
-		b := c.blob(ctx, d.Digest)
-		if b.err != nil {
-			return fmt.Errorf("image %s: %w", img.ID, b.err)
+		labels, err := c.blob(ctx, d.Digest)
+		if err != nil {
+			return fmt.Errorf("image %s: %w", img.ID, err)
 		}
 		if d.Digest == img.Config.Digest {
-			cfgLabels = b.labels
+			cfgLabels = labels
 		}
 	}
 	var tried []string

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/containerd/containerd/v2/core/content"
@@ -128,17 +129,31 @@ func TestOutOfBandDeletion(t *testing.T) {
 }
 
 // TestOutOfBandDeletionMany: the same with more images than List stats blob by blob (it lists
-// the blob directory once instead): a deleted blob file still hides its image, and only it.
+// the blob directory once instead) and with List's metadata answers kept between calls: a
+// deleted blob file, blob record or top snapshot still hides its image, and only it.
 func TestOutOfBandDeletionMany(t *testing.T) {
-	const n = 40
+	const n = 36
 	imgs := map[string]v1.Image{}
 	for i := range n {
 		imgs[fmt.Sprintf("many:%d", i)] = testImage(t, int64(100+i), "")
 	}
 	e := newEnv(t, envOpts{images: imgs})
-	for r := range imgs {
-		e.pull(t, r)
+	refs := make(chan string)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range refs {
+				e.pull(t, r)
+			}
+		}()
 	}
+	for r := range imgs {
+		refs <- r
+	}
+	close(refs)
+	wg.Wait()
 	if got := e.list(t); len(got) != n {
 		t.Fatalf("List = %d images, want %d", len(got), n)
 	}
@@ -154,5 +169,22 @@ func TestOutOfBandDeletionMany(t *testing.T) {
 		if img.Id == a.ID {
 			t.Fatalf("image %s with a deleted layer file listed", a.ID)
 		}
+	}
+	// The metadata answers of the lists above are reused only until the next metadata commit:
+	// a layer record deleted, then a top snapshot removed, each hides its image at once.
+	ctx := e.b.Context(context.Background())
+	b, _ := e.svc.Index().Resolve("many:8")
+	if err := e.b.Content.Delete(ctx, b.Layers[0].Digest); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.list(t); len(got) != n-2 {
+		t.Fatalf("List after a layer record was deleted = %d images, want %d", len(got), n-2)
+	}
+	c, _ := e.svc.Index().Resolve("many:9")
+	if err := e.b.Snapshotters[backend.Native].Remove(ctx, c.ChainID.String()); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.list(t); len(got) != n-3 {
+		t.Fatalf("List after a top snapshot was removed = %d images, want %d", len(got), n-3)
 	}
 }

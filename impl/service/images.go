@@ -335,21 +335,40 @@ func (s *Service) selected(ctx context.Context, f *runtime.ImageFilter) ([]*runt
 	return out, nil
 }
 
+// lookups returns the metadata answers for the metadata DB as of committed transaction txid:
+// those of earlier calls if nothing committed since, else new ones (kept for later calls unless
+// a newer state is already kept).
+func (s *Service) lookups(txid int) *imagestore.Lookups {
+	s.lookupMu.Lock()
+	defer s.lookupMu.Unlock()
+	switch {
+	case s.lookupState != nil && s.lookupTx == txid:
+	case txid > s.lookupTx || s.lookupState == nil:
+		s.lookupState, s.lookupTx = imagestore.NewLookups(), txid
+	default:
+		return imagestore.NewLookups() // an older state than the kept one: not shared
+	}
+	return s.lookupState
+}
+
 // scanBlobsFrom is the number of images above which usableOf lists the blob directory once
 // instead of stat'ing each blob file (the listing costs about as much as a few dozen stats on
 // a store of a few hundred blobs, and grows with the store, not with the images asked about).
 const scanBlobsFrom = 32
 
 // usableOf returns the usable ones among imgs, checked as usable checks one image, but in one
-// metadata read transaction and with each blob and snapshot looked up once (imagestore.Checker):
-// per call, one metadata read and one stat per distinct blob and one Stat per distinct top
-// snapshot. The transaction is held while the images are checked; bbolt writers proceed
-// meanwhile (only a commit that must grow the file's mapping waits for it).
+// metadata read transaction and with each blob and snapshot looked up once (imagestore.Checker).
+// The metadata answers (blob records, snapshot Stats) are reused from earlier calls as long as
+// no metadata write transaction committed since (imagestore.Lookups says why that is exact);
+// the blob files are checked on every call (one stat each, or one listing of the blob
+// directory above scanBlobsFrom images). The transaction is held while the images are checked;
+// bbolt writers proceed meanwhile (only a commit that must grow the file's mapping waits).
 func (s *Service) usableOf(ctx context.Context, imgs []imagestore.Image) ([]imagestore.Image, error) {
 	out := make([]imagestore.Image, 0, len(imgs))
 	err := s.b.DB.View(func(tx *bolt.Tx) error {
 		tctx := boltutil.WithTransaction(s.b.Context(ctx), tx)
 		c := imagestore.NewChecker(s.stores())
+		c.UseLookups(s.lookups(tx.ID()))
 		if len(imgs) > scanBlobsFrom {
 			if err := c.ScanBlobs(backend.BlobDir(s.b.Root, "sha256")); err != nil {
 				return err

@@ -22,13 +22,17 @@
 //     the snapshotter (images are not per handler; Status/List/Remove ignore it).
 //   - Usable = manifest, config and layers present (metadata and blob file) and the top snapshot
 //     present in a snapshotter the config's GC label names; checked before every report, so an
-//     image damaged out of band disappears from List/Status (kubelet pulls it again). Nothing
-//     is cached across calls: out-of-band deletion is by definition not signalled. List/Stream
-//     check all images in one metadata read transaction with each blob and snapshot looked up
-//     once per call (imagestore.Checker; images share layers and snapshots): per call, one
-//     metadata read and one stat per distinct blob and one Stat per distinct top snapshot.
-//     What is cached is what cannot change behind our back: each image's repo tags and digests
-//     (parsed once when the index takes the image, not per image per call).
+//     image damaged out of band disappears from List/Status (kubelet pulls it again).
+//     List/Stream check all images in one metadata read transaction, each distinct blob and top
+//     snapshot once (imagestore.Checker). Trade-off — cached only what cannot change unseen:
+//     blob files can be deleted behind our back (rm), so they are checked on every call (one
+//     stat each; above 32 images one listing of the blob directory instead). The metadata
+//     answers (blob records and labels, snapshot Stats) can only change through a metadata
+//     commit of this process (bbolt's flock on meta.db and the snapshotters' DBs), so they are
+//     reused while the DB's last committed transaction ID is unchanged and recomputed after any
+//     commit (imagestore.Lookups). Not caught, now as before: a snapshot directory deleted on
+//     disk while the snapshotter's DB still lists it. Each image's repo tags and digests are
+//     parsed once, when the index takes the image. ImageStatus checks its one image afresh.
 //   - Size: containerd's (top-level manifest/index + platform manifest + config + layers).
 //   - Verbose ImageStatus: info = {"info": JSON {"chainID": "...", "imageSpec": <OCI config>}}.
 //   - StreamImages: batches of StreamBatchSize; an empty store sends zero messages, then EOF.
@@ -123,6 +127,12 @@ type Service struct {
 	// name is absent when its record was not written by commit's rules (labels differ).
 	// Nothing else writes records while we run (bbolt's flock keeps other processes out).
 	records map[string]record
+
+	// lookupState holds List's metadata answers (blob records, snapshot Stats) for the metadata
+	// DB as of committed transaction lookupTx; any commit makes them stale (see usableOf).
+	lookupMu    sync.Mutex
+	lookupTx    int
+	lookupState *imagestore.Lookups
 }
 
 // record is what commit writes into an image record besides its name.
