@@ -243,9 +243,11 @@ func (c *Checker) blob(ctx context.Context, d digest.Digest) (map[string]string,
 			b.err = fmt.Errorf("blob %s: %w", d, err)
 		}
 		b.labels = info.Labels
-		c.meta.mu.Lock()
-		c.meta.blobs[d] = b
-		c.meta.mu.Unlock()
+		if lasting(err) {
+			c.meta.mu.Lock()
+			c.meta.blobs[d] = b
+			c.meta.mu.Unlock()
+		}
 	}
 	if b.err != nil {
 		return nil, b.err
@@ -276,11 +278,17 @@ func (c *Checker) snapshot(ctx context.Context, sn snapshots.Snapshotter, name, 
 		return err
 	}
 	_, err = sn.Stat(ctx, key)
-	c.meta.mu.Lock()
-	c.meta.snaps[k] = err
-	c.meta.mu.Unlock()
+	if lasting(err) {
+		c.meta.mu.Lock()
+		c.meta.snaps[k] = err
+		c.meta.mu.Unlock()
+	}
 	return err
 }
+
+// lasting reports whether a metadata answer holds for as long as the metadata does: found, or
+// not found. Anything else (a cancelled context, an I/O error) is not kept in the Lookups.
+func lasting(err error) bool { return err == nil || errdefs.IsNotFound(err) }
 
 // Check is the package-level Check, with lookups shared across the Checker's images.
 func (c *Checker) Check(ctx context.Context, img Image) error {
