@@ -72,6 +72,9 @@ type Store struct {
 	mu   sync.RWMutex
 	byID map[string]Image
 	refs map[string]string // record name → ID
+	// list is List's answer, built on the first List after a change (nil = stale); it is
+	// shared with List's callers, who must not modify it.
+	list []Image
 }
 
 // New returns an empty index.
@@ -86,6 +89,7 @@ func (s *Store) Put(img Image) (changed []string) {
 	img = withRefs(img, img.References)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.list = nil
 	if old, ok := s.byID[img.ID]; ok {
 		for _, r := range old.References {
 			if !slices.Contains(img.References, r) {
@@ -124,6 +128,7 @@ func (s *Store) Delete(id string) {
 	if !ok {
 		return
 	}
+	s.list = nil
 	for _, r := range img.References {
 		if s.refs[r] == id {
 			delete(s.refs, r)
@@ -148,16 +153,25 @@ func (s *Store) Owner(ref string) (string, bool) {
 	return id, ok
 }
 
-// List returns every indexed image, sorted by ID.
+// List returns every indexed image, sorted by ID. The slice is built once per change of the
+// index and shared: callers must not modify it.
 func (s *Store) List() []Image {
 	s.mu.RLock()
-	defer s.mu.RUnlock()
-	ids := slices.Sorted(maps.Keys(s.byID))
-	out := make([]Image, 0, len(ids))
-	for _, id := range ids {
-		out = append(out, s.byID[id])
+	list := s.list
+	s.mu.RUnlock()
+	if list != nil {
+		return list
 	}
-	return out
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.list == nil {
+		ids := slices.Sorted(maps.Keys(s.byID))
+		s.list = make([]Image, 0, len(ids))
+		for _, id := range ids {
+			s.list = append(s.list, s.byID[id])
+		}
+	}
+	return s.list
 }
 
 // Resolve finds the image key names. Rules, in order:
