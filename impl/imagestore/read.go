@@ -252,14 +252,16 @@ func (c *Checker) blob(ctx context.Context, d digest.Digest) (map[string]string,
 	if b.err != nil {
 		return nil, b.err
 	}
+	if c.onDisk != nil && d.Algorithm() == digest.SHA256 {
+		// The listing is the memo: one lookup, nothing to remember per blob.
+		if _, found := c.onDisk[d.Encoded()]; !found {
+			return nil, fmt.Errorf("blob %s on disk: %w", d, errdefs.ErrNotFound)
+		}
+		return b.labels, nil
+	}
 	err, ok := c.disk[d]
 	if !ok {
-		switch {
-		case c.onDisk != nil && d.Algorithm() == digest.SHA256:
-			if _, found := c.onDisk[d.Encoded()]; !found {
-				err = fmt.Errorf("blob %s on disk: %w", d, errdefs.ErrNotFound)
-			}
-		case c.st.Blobs != nil:
+		if c.st.Blobs != nil {
 			if _, serr := c.st.Blobs.Info(ctx, d); serr != nil {
 				err = fmt.Errorf("blob %s on disk: %w", d, serr)
 			}
