@@ -473,15 +473,8 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request, rt route.Route)
 		if _, err := h.st.UploadSize(rt.Repo, id); err != nil {
 			return fromStore(err)
 		}
-		start, aerr := chunkStart(r)
+		start, chunk, aerr := readChunk(r)
 		if aerr != nil {
-			return aerr
-		}
-		chunk, aerr := readBody(r, MaxUploadSize, "blob chunk")
-		if aerr != nil {
-			return aerr
-		}
-		if aerr := checkChunkLen(r, chunk); aerr != nil {
 			return aerr
 		}
 		size, err := h.st.AppendUpload(rt.Repo, id, start, chunk)
@@ -506,15 +499,8 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request, rt route.Route)
 		if aerr != nil {
 			return aerr
 		}
-		start, aerr := chunkStart(r)
+		start, chunk, aerr := readChunk(r)
 		if aerr != nil {
-			return aerr
-		}
-		chunk, aerr := readBody(r, MaxUploadSize, "blob chunk")
-		if aerr != nil {
-			return aerr
-		}
-		if aerr := checkChunkLen(r, chunk); aerr != nil {
 			return aerr
 		}
 		if err := h.st.FinishUpload(rt.Repo, id, start, d, chunk); err != nil {
@@ -530,6 +516,23 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request, rt route.Route)
 		return nil
 	}
 	return methodNotAllowed(w, r, "GET", "PATCH", "PUT", "DELETE")
+}
+
+// readChunk reads an upload chunk (PATCH, or the final PUT): its Content-Range start (-1 when
+// absent) and its body, checked against Content-Length and Content-Range.
+func readChunk(r *http.Request) (int64, []byte, *apiError) {
+	start, aerr := chunkStart(r)
+	if aerr != nil {
+		return 0, nil, aerr
+	}
+	chunk, aerr := readBody(r, MaxUploadSize, "blob chunk")
+	if aerr != nil {
+		return 0, nil, aerr
+	}
+	if aerr := checkChunkLen(r, chunk); aerr != nil {
+		return 0, nil, aerr
+	}
+	return start, chunk, nil
 }
 
 // chunkStart parses Content-Range ("a-b"); -1 when absent.
