@@ -196,7 +196,7 @@ func (p *Puller) fetch(ctx context.Context, resolver remotes.Resolver, ref, sn s
 		return outcome{}, fmt.Errorf("pulled %d manifests and %d configs, want one of each", len(chosen), len(configs))
 	}
 	out := outcome{target: target, manifest: chosen[0], config: configs[0]}
-	// Size and holdings come from the manifest: layers whose snapshots already exist are not
+	// Holdings come from the manifest: layers whose snapshots already exist are not
 	// fetched again (containerd's unpacker skips them), so "seen" may lack them.
 	mb, err := content.ReadBlob(ctx, cs, out.manifest)
 	if err != nil {
@@ -207,15 +207,8 @@ func (p *Puller) fetch(ctx context.Context, resolver remotes.Resolver, ref, sn s
 		return outcome{}, wrapf(err, "decode manifest %s", out.manifest.Digest)
 	}
 	out.content = append([]ocispec.Descriptor{target}, seen...)
-	out.size = target.Size + m.Config.Size
-	if target.Digest != out.manifest.Digest {
-		out.size += out.manifest.Size // an index or schema 1: count the chosen manifest too
-	}
 	out.content = append(out.content, out.manifest, m.Config)
-	for _, l := range m.Layers {
-		out.size += l.Size
-		out.content = append(out.content, l)
-	}
+	out.content = append(out.content, m.Layers...)
 	return out, nil
 }
 

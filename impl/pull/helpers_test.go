@@ -17,12 +17,14 @@ import (
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/criimage/criimage/impl/backend"
+	"github.com/criimage/criimage/impl/imagestore"
 	"github.com/criimage/criimage/registry"
 )
 
@@ -257,3 +259,14 @@ func mustMarshal(t *testing.T, v any) []byte {
 }
 
 func digestOf(b []byte) digest.Digest { return digest.FromBytes(b) }
+
+// reportedSize is the size the service reports for res: imagestore.Read is the one place that
+// derives image facts (at pull and at restart), so the pull tests check its answer.
+func (e *env) reportedSize(res Result) int64 {
+	e.t.Helper()
+	img, err := imagestore.Read(e.b.Context(e.ctx), e.b.Content, res.Target, res.Manifest, platforms.Default())
+	if err != nil {
+		e.t.Fatalf("imagestore.Read of the pulled image: %v", err)
+	}
+	return int64(img.Size)
+}

@@ -101,7 +101,6 @@ type Result struct {
 	Target   ocispec.Descriptor // what the reference resolved to (manifest or index): RepoDigest
 	Manifest ocispec.Descriptor // the platform manifest chosen
 	Config   ocispec.Descriptor // image config: ID = Config.Digest.String()
-	Size     int64              // target (+ chosen manifest if an index or schema 1) + config + layers, compressed
 	// Done ends this caller's lease. Call it after the image records exist (they then hold the
 	// content); without records, GC reclaims everything the pull brought in. Idempotent.
 	Done func(context.Context) error
@@ -179,7 +178,6 @@ type flight struct {
 // outcome is what a flight produced.
 type outcome struct {
 	target, manifest, config ocispec.Descriptor
-	size                     int64
 	content                  []ocispec.Descriptor // everything to hold
 }
 
@@ -247,7 +245,7 @@ func (p *Puller) join(ctx context.Context, key, ref string, run func(context.Con
 		if err != nil {
 			p.log.Info("pull failed", "ref", ref, "duration", time.Since(start), "error", status.Convert(toStatus(ref, err)).Message())
 		} else {
-			p.log.Debug("pulled", "ref", ref, "target", out.target.Digest, "config", out.config.Digest, "size", out.size, "duration", time.Since(start))
+			p.log.Debug("pulled", "ref", ref, "target", out.target.Digest, "config", out.config.Digest, "duration", time.Since(start))
 		}
 		p.mu.Lock()
 		f.out, f.err, f.finished = out, err, true
@@ -345,7 +343,7 @@ func (p *Puller) hold(ctx context.Context, out outcome) (Result, error) {
 	var once sync.Once
 	var derr error
 	return Result{
-		Target: out.target, Manifest: out.manifest, Config: out.config, Size: out.size,
+		Target: out.target, Manifest: out.manifest, Config: out.config,
 		Done: func(ctx context.Context) error {
 			once.Do(func() {
 				dctx := p.b.Context(context.WithoutCancel(ctx))

@@ -63,8 +63,8 @@ func TestPullFormats(t *testing.T) {
 			if res.Config.Digest != tc.chosen.config {
 				t.Errorf("Config = %s, want %s", res.Config.Digest, tc.chosen.config)
 			}
-			if res.Size != tc.wantSize {
-				t.Errorf("Size = %d, want %d", res.Size, tc.wantSize)
+			if got := e.reportedSize(res); got != tc.wantSize {
+				t.Errorf("reported size = %d, want %d", got, tc.wantSize)
 			}
 			e.assertUnpacked(res, "native")
 			if err := res.Done(e.ctx); err != nil {
