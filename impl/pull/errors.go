@@ -26,6 +26,7 @@ var (
 	errNoProgress      = errors.New("no progress")
 	errAllCallersGone  = fmt.Errorf("every caller of this pull has gone: %w", context.Canceled)
 	errNoPlatformMatch = errors.New("no manifest for the platform")
+	errPullEnded       = errors.New("the pull ended") // cancels fetches still running when a pull returns
 )
 
 // dataLossError marks content that failed verification (digest, diff ID, decompression).

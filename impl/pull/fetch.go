@@ -104,6 +104,15 @@ func (p *Puller) registryHosts(ctx context.Context, scope *auth.Scope, prog *pro
 
 // fetch resolves ref and brings in the platform's image, unpacked into sn.
 func (p *Puller) fetch(ctx context.Context, resolver remotes.Resolver, ref, sn string) (outcome, error) {
+	// Every fetch this pull starts has ended when fetch returns: nothing of a failed pull writes
+	// or aborts content after it has reported the failure (and its flight collected garbage).
+	ctx, cancel := context.WithCancelCause(ctx)
+	fetches := &fetchTracker{}
+	defer func() {
+		cancel(errPullEnded)
+		fetches.closeAndWait()
+	}()
+
 	name, desc, err := resolver.Resolve(ctx, ref)
 	if err != nil {
 		return outcome{}, wrapf(err, "resolve")
@@ -178,7 +187,7 @@ func (p *Puller) fetch(ctx context.Context, resolver remotes.Resolver, ref, sn s
 	}
 	handler := unpacker.Unpack(images.Handlers(
 		images.HandlerFunc(validateDigest),
-		p.fetchOrAbort(remotes.FetchHandler(cs, fetcher)),
+		fetches.track(p.fetchOrAbort(remotes.FetchHandler(cs, fetcher))),
 		record,
 		children,
 		distSource,
@@ -239,6 +248,40 @@ func (p *Puller) fetchOrAbort(h images.HandlerFunc) images.HandlerFunc {
 		}
 		return children, err
 	}
+}
+
+// fetchTracker lets a pull wait for every fetch it started. containerd v2.4.2's unpacker
+// (core/unpack: unpack's startFetch) returns from Wait on a layer error without joining the
+// goroutine that fetches the later layers, so a cancelled fetch could still be writing, then
+// aborting, its ingest after the pull failed — racing the flight's garbage collection and whoever
+// checks that a failed pull left nothing behind.
+type fetchTracker struct {
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// track counts h's calls; after closeAndWait it refuses new ones.
+func (t *fetchTracker) track(h images.HandlerFunc) images.HandlerFunc {
+	return func(ctx context.Context, d ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+		t.mu.Lock()
+		if t.closed {
+			t.mu.Unlock()
+			return nil, fmt.Errorf("fetch %s: %w", d.Digest, context.Canceled)
+		}
+		t.wg.Add(1)
+		t.mu.Unlock()
+		defer t.wg.Done()
+		return h(ctx, d)
+	}
+}
+
+// closeAndWait refuses further fetches and waits for the running ones.
+func (t *fetchTracker) closeAndWait() {
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
+	t.wg.Wait()
 }
 
 // classifyUnpack marks content-verification failures as data loss.
