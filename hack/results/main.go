@@ -141,7 +141,7 @@ func (c *counts) add(outcome string) {
 	switch outcome {
 	case report.Passed, report.Informational:
 		c.pass++
-	case report.Failed, report.ExpectedFailure:
+	case report.Failed, report.ExpectedFailure, report.UnexpectedPass:
 		c.fail++
 	case report.Unsupported, report.Skipped:
 		c.unsupported++
@@ -222,7 +222,7 @@ func render(ts []*target, command string) string {
 	seen := map[string]bool{}
 	for _, t := range ts {
 		for _, r := range t.Rows {
-			if (r.Outcome == report.Failed || r.Outcome == report.ExpectedFailure) && !seen[r.ID] {
+			if (r.Outcome == report.Failed || r.Outcome == report.ExpectedFailure || r.Outcome == report.UnexpectedPass) && !seen[r.ID] {
 				seen[r.ID] = true
 				devs = append(devs, dev{r.ID, r.Text, r.Level})
 			}
@@ -245,12 +245,10 @@ func render(ts []*target, command string) string {
 			switch r.Outcome {
 			case report.ExpectedFailure:
 				b.WriteString("\n\n" + indentBlock(t.Expected[d.id]))
+			case report.UnexpectedPass:
+				b.WriteString(" (listed as a known deviation, but passed this run)\n\n" + indentBlock(r.Failure))
 			case report.Failed:
-				if strings.Contains(r.Failure, "is listed as an expected failure") {
-					b.WriteString(" (listed as a known deviation, but passed this run)\n\n" + indentBlock(r.Failure))
-				} else {
-					b.WriteString(" (not in the expectations file)\n\n" + indentBlock(r.Failure))
-				}
+				b.WriteString(" (not covered by the expectations file)\n\n" + indentBlock(r.Failure))
 			case report.Unsupported, report.Skipped:
 				if r.Note != "" {
 					fmt.Fprintf(&b, " — %s", cell(r.Note))

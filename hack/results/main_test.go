@@ -76,7 +76,7 @@ func TestRender(t *testing.T) {
 		"| containerd 2.4.2 | containerd 2.4.2 | transfer | overlayfs |",
 		"95s", "0.15s",
 		"### PULL-001 — pull by tag (conformance)",
-		"- **containerd 2.4.2**: failed (not in the expectations file)",
+		"- **containerd 2.4.2**: failed (not covered by the expectations file)",
 		"PullImage failed: boom",
 		"### REF-006",
 		"- **containerd 2.4.2**: expected-failure",

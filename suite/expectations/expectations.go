@@ -113,9 +113,10 @@ type Verdict struct {
 func (v Verdict) OK() bool { return len(v.UnexpectedFailures) == 0 && len(v.UnexpectedPasses) == 0 }
 
 // Judge compares outcomes (spec ID → "passed", "failed", "unsupported", "informational",
-// "expected-failure", "skipped") with the file. A spec listed as failing runs under the suite's
-// expectation wrapper: its failure is reported as "expected-failure", and a pass is turned into a
-// failure, so "failed" for such a spec means it now passes.
+// "expected-failure", "unexpected-pass", "skipped") with the file. A spec listed as failing runs
+// under the suite's expectation wrapper: its failure is reported as "expected-failure", and a pass
+// as "unexpected-pass" (a failed spec, so the file shrinks). "failed" is always a failure the
+// file does not cover, also for a listed spec (for example one raised by a cleanup hook).
 func (f *File) Judge(outcomes map[string]string) Verdict {
 	var v Verdict
 	ids := make([]string, 0, len(outcomes))
@@ -127,20 +128,20 @@ func (f *File) Judge(outcomes map[string]string) Verdict {
 		got := outcomes[id]
 		exp, expected := f.Lookup(id)
 		switch {
+		case got == "failed":
+			v.UnexpectedFailures = append(v.UnexpectedFailures, id)
 		case !expected:
-			if got == "failed" {
+			if got == "unexpected-pass" {
 				v.UnexpectedFailures = append(v.UnexpectedFailures, id)
 			}
-		case exp.Outcome == Either && (got == "passed" || got == "expected-failure"):
+		case got == "unexpected-pass":
+			v.UnexpectedPasses = append(v.UnexpectedPasses, exp)
+		case exp.Outcome == Either:
 			if got == "expected-failure" {
 				v.ExpectedFailures = append(v.ExpectedFailures, exp)
 			}
-		case exp.Outcome == "failed" && (got == "failed" || got == "passed" || got == "informational"):
-			v.UnexpectedPasses = append(v.UnexpectedPasses, exp)
-		case exp.Outcome == "failed" && got == "expected-failure", exp.Outcome == got:
+		case exp.Outcome == Failed && got == "expected-failure", exp.Outcome == got:
 			v.ExpectedFailures = append(v.ExpectedFailures, exp)
-		case got == "failed":
-			v.UnexpectedFailures = append(v.UnexpectedFailures, id)
 		case got == "passed" || got == "informational":
 			v.UnexpectedPasses = append(v.UnexpectedPasses, exp)
 		}

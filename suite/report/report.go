@@ -24,6 +24,7 @@ import (
 const (
 	EntryTranscript       = "registry transcript"
 	EntryExpectedFailure  = "expected failure"
+	EntryUnexpectedPass   = "unexpected pass"
 	ExpectedFailurePrefix = "expected failure: "
 	UnsupportedPrefix     = "unsupported: "
 )
@@ -35,8 +36,12 @@ const (
 	Unsupported     = "unsupported"
 	Informational   = "informational"
 	ExpectedFailure = "expected-failure"
-	Skipped         = "skipped"
-	NotRun          = "not-run" // filtered out (focus, skip, label filter)
+	// UnexpectedPass is a spec listed as an expected failure (outcome failed) whose body passed:
+	// the run fails so that the expectations file shrinks. Its ginkgo state is failed; the
+	// suite's wrapper marks it with an EntryUnexpectedPass report entry.
+	UnexpectedPass = "unexpected-pass"
+	Skipped        = "skipped"
+	NotRun         = "not-run" // filtered out (focus, skip, label filter)
 )
 
 var idRE = regexp.MustCompile(`^\[([A-Z]+-[0-9]{3})\]`)
@@ -72,6 +77,11 @@ func Outcome(sr types.SpecReport) string {
 	case sr.State == types.SpecStatePending:
 		return Skipped
 	case sr.State.Is(types.SpecStateFailureStates):
+		for _, e := range sr.ReportEntries {
+			if e.Name == EntryUnexpectedPass {
+				return UnexpectedPass
+			}
+		}
 		return Failed
 	}
 	return Skipped
@@ -108,7 +118,7 @@ func Rows(r types.Report) []Row {
 			}
 		}
 		switch row.Outcome {
-		case Failed:
+		case Failed, UnexpectedPass:
 			row.Note = firstLine(sr.Failure.Message)
 			row.Failure = fmt.Sprintf("%s\n%s", sr.Failure.Message, sr.Failure.Location)
 		case Unsupported, Skipped:
@@ -212,7 +222,7 @@ func Markdown(r types.Report, exp *expectations.File) string {
 		counts[row.Outcome]++
 	}
 	b.WriteString("| outcome | specs |\n|---|---|\n")
-	for _, o := range []string{Passed, Failed, Unsupported, Informational, ExpectedFailure, Skipped, NotRun} {
+	for _, o := range []string{Passed, Failed, Unsupported, Informational, ExpectedFailure, UnexpectedPass, Skipped, NotRun} {
 		fmt.Fprintf(&b, "| %s | %d |\n", o, counts[o])
 	}
 	if exp != nil {
@@ -242,7 +252,7 @@ func Markdown(r types.Report, exp *expectations.File) string {
 	}
 	var failed []Row
 	for _, row := range rows {
-		if row.Outcome == Failed {
+		if row.Outcome == Failed || row.Outcome == UnexpectedPass {
 			failed = append(failed, row)
 		}
 	}

@@ -27,9 +27,12 @@ func TestOutcomesAndMarkdown(t *testing.T) {
 		spec("[REF-011] ids", types.SpecStatePassed, "", "area:ref", "informational"),
 		spec("[AUTH-009] xfail", types.SpecStateSkipped, "expected failure: echoes secret", "area:auth", "conformance"),
 		spec("[RM-001] filtered", types.SpecStateSkipped, "", "area:rm", "conformance"),
+		spec("[FAIL-002] retry", types.SpecStateFailed, "FAIL-002 is listed as an expected failure (x) but passed", "area:fail", "conformance"),
 	}}
 	r.SpecReports[1].ReportEntries = types.ReportEntries{{Name: EntryTranscript, Value: types.WrapEntryValue("#1 GET /v2/x → 500")}}
-	want := map[string]string{"PULL-001": Passed, "PULL-002": Failed, "FMT-010": Unsupported, "REF-011": Informational, "AUTH-009": ExpectedFailure}
+	r.SpecReports[6].ReportEntries = types.ReportEntries{{Name: EntryUnexpectedPass, Value: types.WrapEntryValue("x")}}
+	want := map[string]string{"PULL-001": Passed, "PULL-002": Failed, "FMT-010": Unsupported, "REF-011": Informational,
+		"AUTH-009": ExpectedFailure, "FAIL-002": UnexpectedPass}
 	got := Outcomes(Rows(r))
 	for id, o := range want {
 		if got[id] != o {
@@ -39,13 +42,14 @@ func TestOutcomesAndMarkdown(t *testing.T) {
 	if _, ok := got["RM-001"]; ok {
 		t.Error("a filtered-out spec counts as run")
 	}
-	f, err := expectations.Parse([]byte("expectations: [{id: AUTH-009, reason: echoes secret}]"))
+	f, err := expectations.Parse([]byte("expectations: [{id: AUTH-009, reason: echoes secret}, {id: FAIL-002, reason: x}]"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	md := Markdown(r, f)
 	for _, s := range []string{"## pull", "| PULL-002 | fails | conformance | failed | boom |", "#1 GET /v2/x → 500",
-		"| unsupported | 1 |", "| expected-failure | 1 |", "unexpected failure: PULL-002"} {
+		"| unsupported | 1 |", "| expected-failure | 1 |", "unexpected failure: PULL-002",
+		"| unexpected-pass | 1 |", "now passes (remove it from the expectations file): FAIL-002"} {
 		if !strings.Contains(md, s) {
 			t.Errorf("summary lacks %q:\n%s", s, md)
 		}

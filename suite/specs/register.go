@@ -102,6 +102,7 @@ func (su *suite) spec(id, text string, m Meta, body Body) {
 				AddReportEntry(report.EntryExpectedFailure, fmt.Sprintf("passed this time (listed as either: %s)", exp.Reason))
 				return
 			}
+			AddReportEntry(report.EntryUnexpectedPass, exp.Reason)
 			Fail(fmt.Sprintf("%s is listed as an expected failure (%s) but passed: remove it from %s", id, exp.Reason, su.env.Cfg.ExpectationsFile))
 		}
 		// Leaks seen before the failure belong to this expected failure, not to the cleanup hook.
