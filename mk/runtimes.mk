@@ -40,4 +40,5 @@ results:
 		-target "reference=_output/reference" \
 		-target "containerd 2.4.2=$(GATES_DIR)/containerd-2.4.2" \
 		-target "containerd 2.4.2 (local pull)=$(GATES_DIR)/containerd-2.4.2-local" \
-		-target "containerd 1.6.20=$(GATES_DIR)/containerd-1.6.20"
+		-target "containerd 1.6.20=$(GATES_DIR)/containerd-1.6.20" \
+		$(foreach c,$(wildcard suite/expectations/census/*.json),-census $(c))

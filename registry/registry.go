@@ -37,6 +37,9 @@ const (
 	ListenerPlain   = "plain"
 	ListenerTLS     = "tls"
 	ListenerForeign = "foreign"
+	// ListenerOtherPort is the foreign host's recorder on the plain listener's IP, another port:
+	// a redirect there changes only the port (net/http keeps an Authorization header across it).
+	ListenerOtherPort = "other-port"
 )
 
 // DefaultTLSHostName is the DNS name in the TLS listener's certificate.
@@ -44,9 +47,10 @@ const DefaultTLSHostName = "registry.criimage.test"
 
 // Options configure a Registry.
 type Options struct {
-	// Listen addresses; "" means 127.0.0.1:0 (plain, TLS) and 127.0.0.2:0 (foreign). Only
-	// loopback addresses (127.0.0.0/8, ::1, localhost) are accepted.
-	PlainAddr, TLSAddr, ForeignAddr string
+	// Listen addresses; "" means 127.0.0.1:0 (plain, TLS), 127.0.0.2:0 (foreign) and the plain
+	// listener's IP, port 0 (other-port). Only loopback addresses (127.0.0.0/8, ::1, localhost)
+	// are accepted.
+	PlainAddr, TLSAddr, ForeignAddr, OtherPortAddr string
 	// TLSHostName is the DNS SAN of the TLS listener's certificate (plus 127.0.0.1, ::1, localhost).
 	TLSHostName string       // default "registry.criimage.test"
 	Logger      *slog.Logger // nil = discard
@@ -64,7 +68,7 @@ type Registry struct {
 	dir     string // temp dir owned by r (CA file)
 	tlsName string
 
-	plain, tls, foreign *server
+	plain, tls, foreign, otherPort *server
 }
 
 type server struct {
@@ -101,7 +105,7 @@ func Start(ctx context.Context, opts Options) (*Registry, error) {
 	plainAddr := orDefault(opts.PlainAddr, "127.0.0.1:0")
 	tlsAddr := orDefault(opts.TLSAddr, "127.0.0.1:0")
 	foreignAddr := orDefault(opts.ForeignAddr, "127.0.0.2:0")
-	for _, a := range []string{plainAddr, tlsAddr, foreignAddr} {
+	for _, a := range []string{plainAddr, tlsAddr, foreignAddr, orDefault(opts.OtherPortAddr, "127.0.0.1:0")} {
 		if err := CheckLoopback(a); err != nil {
 			return nil, fmt.Errorf("registry: %w", err)
 		}
@@ -164,6 +168,14 @@ func Start(ctx context.Context, opts Options) (*Registry, error) {
 		_ = tlsLn.Close()
 		return nil, err
 	}
+	plainIP, _, _ := net.SplitHostPort(plainLn.Addr().String())
+	otherLn, err := listen(ListenerOtherPort, orDefault(opts.OtherPortAddr, net.JoinHostPort(plainIP, "0")))
+	if err != nil {
+		_ = plainLn.Close()
+		_ = tlsLn.Close()
+		_ = foreignLn.Close()
+		return nil, err
+	}
 	foreignURL := "http://" + foreignLn.Addr().String()
 
 	r.faults = faults.New(faults.Options{ForeignURL: func() string { return foreignURL }})
@@ -176,8 +188,9 @@ func Start(ctx context.Context, opts Options) (*Registry, error) {
 	r.tls = r.serve(ListenerTLS, tls.NewListener(tlsLn, tlsConf), r.compose(ListenerTLS, authed), tlsConf)
 	// The foreign host has no auth: it is somebody else's server.
 	r.foreign = r.serve(ListenerForeign, foreignLn, r.compose(ListenerForeign, foreignHandler), nil)
+	r.otherPort = r.serve(ListenerOtherPort, otherLn, r.compose(ListenerOtherPort, foreignHandler), nil)
 	ok = true
-	logger.Info("fixture registry started", "plain", r.PlainHost(), "tls", r.TLSAddr(), "foreign", r.ForeignURL())
+	logger.Info("fixture registry started", "plain", r.PlainHost(), "tls", r.TLSAddr(), "foreign", r.ForeignURL(), "other-port", r.OtherPortURL())
 	return r, nil
 }
 
@@ -231,7 +244,7 @@ func (r *Registry) Close() error {
 	}
 	r.gates.Close()
 	var errs []error
-	for _, s := range []*server{r.plain, r.tls, r.foreign} {
+	for _, s := range []*server{r.plain, r.tls, r.foreign, r.otherPort} {
 		if s == nil {
 			continue
 		}
@@ -269,6 +282,11 @@ func (r *Registry) TLSHostName() string { return r.tlsName }
 
 // ForeignURL is "http://127.0.0.2:PORT", the foreign host (CDN and request recorder).
 func (r *Registry) ForeignURL() string { return "http://" + r.foreign.ln.Addr().String() }
+
+// OtherPortURL is "http://<plain listener IP>:PORT", the foreign host's recorder on the
+// registry's own IP and another port (redirect targets that differ from the registry only in
+// their port).
+func (r *Registry) OtherPortURL() string { return "http://" + r.otherPort.ln.Addr().String() }
 
 // CAPEM returns the CA certificate that signed the TLS listener's certificate.
 func (r *Registry) CAPEM() []byte { return r.ca.CertPEM() }

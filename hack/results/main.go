@@ -23,6 +23,7 @@ import (
 
 	"github.com/onsi/ginkgo/v2/types"
 
+	"github.com/criimage/criimage/suite/census"
 	"github.com/criimage/criimage/suite/report"
 )
 
@@ -75,6 +76,8 @@ func run(args []string, stdout io.Writer) error {
 	fs.StringVar(&out, "o", "", "output file (default stdout)")
 	fs.Var(&targets, "target", "NAME=DIR of a run's reports (repeatable, in column order)")
 	fs.StringVar(&command, "command", "make results", "the command to name in the generated file's header")
+	var censusFiles targetFlags
+	fs.Var(&censusFiles, "census", "a flake census JSON (hack/flake-census.sh) to render as the stability table (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -94,6 +97,22 @@ func run(args []string, stdout io.Writer) error {
 		ts = append(ts, t)
 	}
 	md := render(ts, command)
+	if len(censusFiles) > 0 {
+		var cs []*census.Census
+		for _, p := range censusFiles {
+			c, err := census.Load(p)
+			if err != nil {
+				return err
+			}
+			cs = append(cs, c)
+		}
+		md += "\n## Stability (flake census)\n\n" +
+			"Each target run over and over under the same conditions (`make flake-census`, hack/flake-census.sh); per spec, " +
+			"\"stable: OUTCOME\" when every run agreed, else \"k of N OUTCOME\" for each outcome seen. A spec that varies on a runtime " +
+			"is listed as `either` in its expectations file with the measured rate and the mechanism; on the reference nothing may vary. " +
+			"suite/expectations' TestExpectationsFollowCensus checks the expectations files against the censuses committed in " +
+			"suite/expectations/census/.\n\n" + census.Markdown(cs, "###")
+	}
 	if out == "" {
 		_, err := io.WriteString(stdout, md)
 		return err

@@ -97,3 +97,28 @@ func TestRender(t *testing.T) {
 		t.Error("a directory without report.json accepted")
 	}
 }
+
+func TestRenderCensus(t *testing.T) {
+	dir := t.TempDir()
+	writeRun(t, filepath.Join(dir, "ref"), []types.SpecReport{
+		spec("PULL-001", "pull by tag", "pull", "conformance", types.SpecStatePassed, ""),
+	}, "")
+	c := filepath.Join(dir, "census.json")
+	if err := os.WriteFile(c, []byte(`{"name": "quiet", "commit": "abc", "targets": {
+		"containerd-2.4.2": {"runs": 10, "green": 7, "wall_seconds": [100, 110], "specs": {"FAIL-002": {"expected-failure": 7, "unexpected-pass": 3}, "PULL-001": {"passed": 10}}}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := run([]string{"-target", "reference=" + filepath.Join(dir, "ref"), "-census", c}, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## Stability (flake census)", "### Census \"quiet\"",
+		"| FAIL-002 | **7 of 10 expected-failure, 3 of 10 unexpected-pass** |", "| PULL-001 | stable: passed |"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q\n%s", want, out.String())
+		}
+	}
+	if err := run([]string{"-target", "reference=" + filepath.Join(dir, "ref"), "-census", filepath.Join(dir, "nope.json")}, &out); err == nil {
+		t.Error("a missing census file accepted")
+	}
+}

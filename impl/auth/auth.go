@@ -20,7 +20,10 @@
 // credentials only when server_address names them. A bearer realm receives them only if it is on
 // the same host:port as the challenging registry (Docker Hub: also auth.docker.io) and does not
 // downgrade an https registry to an http realm. Everything else — foreign-layer URLs, redirect
-// targets on another origin, realms elsewhere — is treated as anonymous.
+// targets on another origin, realms elsewhere — is treated as anonymous. A token request that
+// carries credentials (the OAuth2 form, a Basic header) and is redirected to another origin
+// (scheme, host or port) is refused rather than followed (TokenClient): net/http would repeat
+// the form on 307/308 and keep the header when only the port changes.
 package auth
 
 import (

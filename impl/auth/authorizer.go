@@ -2,9 +2,12 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 
 	"github.com/containerd/containerd/v2/core/remotes/docker"
@@ -20,7 +23,7 @@ import (
 // 401 and to whatever realm it names (containerd-cri-images.md §1.6); no containerd option
 // restricts that.
 func (s *Scope) Authorizer(client *http.Client, header http.Header) docker.Authorizer {
-	opts := []docker.AuthorizerOpt{docker.WithAuthClient(client)}
+	opts := []docker.AuthorizerOpt{docker.WithAuthClient(TokenClient(client))}
 	if header != nil {
 		opts = append(opts, docker.WithAuthHeader(header))
 	}
@@ -34,6 +37,55 @@ func (s *Scope) Authorizer(client *http.Client, header http.Header) docker.Autho
 		trusted: map[string]bool{},
 	}
 }
+
+// TokenClient returns a copy of client for token requests that keeps credentials on their origin:
+// a redirect of a request that carries any (an Authorization header, or a body — the OAuth2
+// password or refresh_token form) to another origin (scheme, host or port) is refused, so the
+// credentials go to the realm the registry named and nowhere else. net/http alone would re-send
+// a POST body on 307/308 and keep Authorization when only the port changes, also from https to
+// http. Requests without credentials (anonymous token fetches) follow redirects as before.
+func TokenClient(client *http.Client) *http.Client {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	c := *client
+	next := client.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		first := via[0]
+		if carriesCredentials(first) && !sameOrigin(first.URL, req.URL) {
+			return fmt.Errorf("token request to %s redirected to another origin (%s): not followed, it carries credentials",
+				origin(first.URL), origin(req.URL))
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &c
+}
+
+func carriesCredentials(r *http.Request) bool {
+	return r.Header.Get("Authorization") != "" || r.Body != nil && r.Body != http.NoBody || r.GetBody != nil
+}
+
+// origin is scheme://host:port, with the scheme's default port made explicit.
+func origin(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		switch strings.ToLower(u.Scheme) {
+		case "https":
+			port = "443"
+		case "http":
+			port = "80"
+		}
+	}
+	return strings.ToLower(u.Scheme) + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
+}
+
+func sameOrigin(a, b *url.URL) bool { return origin(a) == origin(b) }
 
 type scopedAuthorizer struct {
 	scope           *Scope
@@ -61,10 +113,14 @@ func (a *scopedAuthorizer) registryToken(host string) string {
 // Authorize implements docker.Authorizer.
 func (a *scopedAuthorizer) Authorize(ctx context.Context, req *http.Request) error {
 	host := req.URL.Host
-	if req.Response != nil && !a.scope.Allowed(host) {
-		// A redirect: net/http keeps Authorization when only the port differs; drop it for any
-		// host the credentials are not for.
+	if prev := req.Response; prev != nil && (!a.scope.Allowed(host) ||
+		prev.Request != nil && prev.Request.URL.Scheme == "https" && req.URL.Scheme != "https") {
+		// A redirect: net/http keeps Authorization when only the port differs (and from https to
+		// http); drop it for any host the credentials are not for, and on any downgrade.
 		req.Header.Del("Authorization")
+		if a.scope.Allowed(host) {
+			return nil // a downgraded request of an allowed host goes on without credentials
+		}
 	}
 	if tok := a.registryToken(host); tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -259,5 +260,73 @@ func TestAuthorizerRedirectSameHostOtherPort(t *testing.T) {
 	}
 	if len(cdn.saw) != 0 {
 		t.Fatalf("the CDN on the same host name got %v", cdn.saw)
+	}
+}
+
+func TestTokenClientKeepsCredentialsOnTheirOrigin(t *testing.T) {
+	var hits []string
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits = append(hits, r.Method+" "+r.URL.Path+" auth="+r.Header.Get("Authorization"))
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer elsewhere.Close()
+	var realm *httptest.Server
+	realm = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/token":
+			http.Redirect(w, r, elsewhere.URL+"/token", http.StatusTemporaryRedirect)
+		case "/same":
+			http.Redirect(w, r, realm.URL+"/final", http.StatusPermanentRedirect)
+		default:
+			w.WriteHeader(http.StatusOK)
+		}
+	}))
+	defer realm.Close()
+	c := TokenClient(realm.Client())
+
+	post := func(path string) error {
+		res, err := c.Post(realm.URL+path, "application/x-www-form-urlencoded", strings.NewReader("grant_type=password&password=secret"))
+		if err == nil {
+			res.Body.Close()
+		}
+		return err
+	}
+	if err := post("/token"); err == nil || !strings.Contains(err.Error(), "redirected to another origin") {
+		t.Errorf("POST form redirected to another origin: %v", err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, realm.URL+"/token", nil)
+	req.SetBasicAuth("user", "secret")
+	if res, err := c.Do(req); err == nil {
+		res.Body.Close()
+		t.Error("GET with Basic followed a redirect to another origin")
+	}
+	if len(hits) != 0 {
+		t.Errorf("credentials reached another origin: %v", hits)
+	}
+	// Without credentials, or on the same origin, redirects are followed.
+	if res, err := c.Get(realm.URL + "/token"); err != nil || len(hits) != 1 {
+		t.Errorf("anonymous GET: %v, hits %v", err, hits)
+	} else {
+		res.Body.Close()
+	}
+	if err := post("/same"); err != nil {
+		t.Errorf("same-origin 308: %v", err)
+	}
+
+	for _, tc := range []struct {
+		a, b string
+		same bool
+	}{
+		{"https://r.example/token", "https://r.example:443/x", true},
+		{"https://R.example/token", "https://r.example/x", true},
+		{"https://r.example/token", "http://r.example/x", false},
+		{"http://127.0.0.1:5000/token", "http://127.0.0.1:5001/token", false},
+		{"http://127.0.0.1:80/token", "http://127.0.0.1/token", true},
+	} {
+		a, _ := url.Parse(tc.a)
+		b, _ := url.Parse(tc.b)
+		if sameOrigin(a, b) != tc.same {
+			t.Errorf("sameOrigin(%s, %s) = %v", tc.a, tc.b, !tc.same)
+		}
 	}
 }

@@ -46,7 +46,7 @@ func (e *env) assertNoSecret(err error, a *runtime.AuthConfig, allowed ...string
 		if err != nil && strings.Contains(err.Error(), s) {
 			e.t.Errorf("error %q contains a secret", err)
 		}
-		for _, l := range []string{registry.ListenerPlain, registry.ListenerTLS, registry.ListenerForeign} {
+		for _, l := range []string{registry.ListenerPlain, registry.ListenerTLS, registry.ListenerForeign, registry.ListenerOtherPort} {
 			if !contains(allowed, l) && e.reg.Journal().SawSecret(l, s) {
 				e.t.Errorf("listener %s received a secret:\n%s", l, e.reg.Journal().Transcript(e.reg.Journal().Entries()))
 			}
@@ -98,6 +98,58 @@ func TestPullAuthVariants(t *testing.T) {
 			_ = res.Done(e.ctx)
 			e.assertNoSecret(nil, tc.auth, registry.ListenerPlain)
 		})
+	}
+}
+
+// TestPullTokenRedirectKeepsCredentials: a token request answered with a redirect to another
+// origin (another IP, or the registry's IP on another port) must not carry the password form,
+// the refresh token or the Basic header there — net/http re-sends a POST body on 307/308 and
+// keeps Authorization when only the port changes.
+func TestPullTokenRedirectKeepsCredentials(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Options{})
+	host := e.reg.PlainHost()
+	img := buildImage(t, true, linuxAMD64, map[string]string{"redirect": "1"})
+	e.push("token/img", "v1", img)
+	e.push("token-get/img", "v1", img)
+	refresh := e.reg.Auth().IssueRefreshToken()
+	for _, tc := range []struct {
+		name   string
+		repo   string
+		method string
+		auth   *runtime.AuthConfig
+	}{
+		{"password form", "token/img", http.MethodPost, &runtime.AuthConfig{Username: user, Password: pass}},
+		{"refresh grant", "token/img", http.MethodPost, &runtime.AuthConfig{IdentityToken: refresh}},
+		{"GET with Basic", "token-get/img", http.MethodGet, &runtime.AuthConfig{Username: user, Password: pass}},
+	} {
+		for _, to := range []struct {
+			name, url string
+			status    int
+		}{
+			{"another IP", e.reg.ForeignURL(), http.StatusTemporaryRedirect},
+			{"another port", e.reg.OtherPortURL(), http.StatusPermanentRedirect},
+		} {
+			t.Run(tc.name+" to "+to.name, func(t *testing.T) {
+				id := e.reg.Faults().Arm(faults.Rule{Match: faults.Match{Kind: "token", Method: tc.method},
+					Action: faults.Action{Kind: faults.KindRedirectAway, Status: to.status, Location: to.url}})
+				defer e.reg.Faults().Clear(id)
+				before := e.reg.Journal().Last()
+				_, err := e.p.Pull(e.ctx, Request{Ref: e.ref(host + "/" + tc.repo + ":v1"), Auth: tc.auth})
+				if err == nil {
+					t.Fatal("the pull succeeded although every token request was sent away")
+				}
+				if e.reg.Faults().Used(id) == 0 {
+					t.Fatalf("no token request was redirected:\n%s", e.reg.Journal().Transcript(e.reg.Journal().Since(before)))
+				}
+				e.assertNoSecret(err, tc.auth, registry.ListenerPlain)
+				for _, en := range e.reg.Journal().Since(before) {
+					if en.Listener != registry.ListenerPlain && en.AuthScheme != "" {
+						t.Errorf("%s got an Authorization header: %s %s", en.Listener, en.Method, en.Path)
+					}
+				}
+			})
+		}
 	}
 }
 

@@ -15,7 +15,8 @@
 //
 // A fault rule is {"match":{"listener","method","repo","reference","digest","kind"},
 // "action":{"kind","status","retryAfter","header":{…},"body":"text","afterBytes","dripBytes",
-// "dripEvery":"100ms","contentType"},"times":N} (see registry/faults).
+// "dripEvery":"100ms","contentType","location"},"times":N} (see registry/faults; a redirect-away
+// location must be a loopback http(s) URL).
 //
 // Errors are JSON {"error":"…"} with 400 for bad input and 404 for unknown paths. Request bodies
 // (which may carry a secret to look up) are never logged.
@@ -28,6 +29,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -90,6 +92,7 @@ type Endpoints struct {
 	TLSAddr     string `json:"tlsAddr"`     // 127.0.0.1:port of the TLS listener
 	TLSHostName string `json:"tlsHostName"` // DNS name in the certificate
 	Foreign     string `json:"foreign"`     // base URL of the foreign host
+	OtherPort   string `json:"otherPort"`   // base URL of the recorder on the plain IP, another port
 	CAFile      string `json:"caFile"`
 }
 
@@ -97,7 +100,7 @@ type Endpoints struct {
 func EndpointsOf(reg *registry.Registry) Endpoints {
 	return Endpoints{
 		Plain: reg.PlainHost(), TLS: reg.TLSHost(), TLSAddr: reg.TLSAddr(), TLSHostName: reg.TLSHostName(),
-		Foreign: reg.ForeignURL(), CAFile: reg.CAFile(),
+		Foreign: reg.ForeignURL(), OtherPort: reg.OtherPortURL(), CAFile: reg.CAFile(),
 	}
 }
 
@@ -112,6 +115,7 @@ type Action struct {
 	DripBytes   int         `json:"dripBytes,omitempty"`
 	DripEvery   string      `json:"dripEvery,omitempty"`
 	ContentType string      `json:"contentType,omitempty"`
+	Location    string      `json:"location,omitempty"` // redirect-away: a loopback base URL
 }
 
 // Rule is the JSON form of faults.Rule.
@@ -152,10 +156,25 @@ func (r Rule) toFault() (faults.Rule, error) {
 		}
 		every = d
 	}
+	if loc := r.Action.Location; loc != "" {
+		// Redirect targets stay on loopback, like every listener of the registry.
+		u, err := url.Parse(loc)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return faults.Rule{}, fmt.Errorf("location %q: want an http(s) base URL", loc)
+		}
+		host := u.Host
+		if u.Port() == "" {
+			host = net.JoinHostPort(u.Hostname(), "80")
+		}
+		if err := registry.CheckLoopback(host); err != nil {
+			return faults.Rule{}, fmt.Errorf("location %q: %v", loc, err)
+		}
+	}
 	a := r.Action
 	fr := faults.Rule{Match: r.Match, Times: r.Times, Action: faults.Action{
 		Kind: a.Kind, Status: a.Status, RetryAfter: a.RetryAfter, Header: a.Header,
 		AfterBytes: a.AfterBytes, DripBytes: a.DripBytes, DripEvery: every, ContentType: a.ContentType,
+		Location: a.Location,
 	}}
 	if a.Body != "" {
 		fr.Action.Body = []byte(a.Body)

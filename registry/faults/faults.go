@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +37,11 @@ const (
 	KindContentType       = "content-type"       // replace Content-Type with ContentType
 	KindRedirectForeign   = "redirect-foreign"   // 307 to ForeignURL()+"/blobs/"+digest
 	KindRedirectChallenge = "redirect-challenge" // 307 to ForeignURL()+"/challenge/blobs/"+digest (answers 401)
+	// KindRedirectAway answers, before the handler runs, Status (3xx, default 307) with Location =
+	// Action.Location (a base URL; "" = ForeignURL()) + the request's path and query: the same
+	// request sent elsewhere (307/308 make a client repeat the method and body — a token POST
+	// and its form included).
+	KindRedirectAway = "redirect-away"
 )
 
 // ChallengePath is the path prefix on the foreign host that answers every request with a 401 auth
@@ -54,6 +60,8 @@ type Action struct {
 	DripEvery  time.Duration
 	// ContentType is the Content-Type "content-type" sets.
 	ContentType string
+	// Location is the base URL "redirect-away" sends the request to ("" = the foreign host).
+	Location string
 }
 
 // Rule is one armed fault.
@@ -98,6 +106,10 @@ func (s *Set) Arm(r Rule) string {
 	switch r.Action.Kind {
 	case KindStatus, KindReset, KindTruncate, KindCorrupt, KindDrip, KindStall,
 		KindDropDigestHeader, KindContentType:
+	case KindRedirectAway:
+		if r.Action.Location == "" && s.foreignURL == nil {
+			panic(fmt.Sprintf("faults: Arm: action %q without Location needs Options.ForeignURL", r.Action.Kind))
+		}
 	case KindRedirectForeign, KindRedirectChallenge:
 		if s.foreignURL == nil {
 			panic(fmt.Sprintf("faults: Arm: action %q needs Options.ForeignURL", r.Action.Kind))
@@ -177,7 +189,7 @@ func (s *Set) pick(listener, method string, rt route.Route) *armed {
 		if method == http.MethodHead && needsBody(a.rule.Action.Kind) {
 			continue
 		}
-		if a.rule.Action.Kind == KindStatus {
+		if a.rule.Action.Kind == KindStatus || a.rule.Action.Kind == KindRedirectAway {
 			s.useLocked(a)
 		}
 		return a
@@ -219,14 +231,36 @@ func (s *Set) Middleware(listener string, next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if a.rule.Action.Kind == KindStatus {
+		switch a.rule.Action.Kind {
+		case KindStatus:
 			writeStatus(w, r, rt, a.id, a.rule.Action)
+			return
+		case KindRedirectAway:
+			s.redirectAway(w, r, a.rule.Action)
 			return
 		}
 		fw := &faultWriter{w: w, r: r, rt: rt, s: s, a: a, act: a.rule.Action}
 		next.ServeHTTP(fw, r)
 		fw.finish()
 	})
+}
+
+// redirectAway sends the request elsewhere (KindRedirectAway), unread: the client repeats it.
+func (s *Set) redirectAway(w http.ResponseWriter, r *http.Request, act Action) {
+	base := act.Location
+	if base == "" {
+		base = s.foreignURL()
+	}
+	for k, v := range act.Header {
+		w.Header()[k] = v
+	}
+	status := act.Status
+	if status < 300 || status > 399 {
+		status = http.StatusTemporaryRedirect
+	}
+	w.Header().Set("Location", strings.TrimSuffix(base, "/")+r.URL.RequestURI())
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(status)
 }
 
 func writeStatus(w http.ResponseWriter, r *http.Request, rt route.Route, id string, act Action) {

@@ -372,6 +372,29 @@ func TestRedirects(t *testing.T) {
 			}
 		}
 	})
+	t.Run("away: the same request elsewhere, before the handler runs", func(t *testing.T) {
+		id := rg.faults.Arm(faults.Rule{Match: faults.Match{Kind: "token", Method: "POST"},
+			Action: faults.Action{Kind: faults.KindRedirectAway, Status: http.StatusPermanentRedirect, Location: "http://127.0.0.1:9/"}, Times: 1})
+		defer rg.faults.Clear(id)
+		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		res, err := client.Post(rg.url("/token?service=x&scope=repository:a/b:pull"), "application/x-www-form-urlencoded", strings.NewReader("grant_type=password"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 308 || res.Header.Get("Location") != "http://127.0.0.1:9/token?service=x&scope=repository:a/b:pull" || rg.faults.Used(id) != 0 {
+			t.Errorf("got %d %v (rule used %d, want used up)", res.StatusCode, res.Header, rg.faults.Used(id))
+		}
+		id = rg.faults.Arm(faults.Rule{Match: faults.Match{Kind: "token"}, Action: faults.Action{Kind: faults.KindRedirectAway}, Times: 1})
+		res, err = client.Get(rg.url("/token?scope=x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 307 || res.Header.Get("Location") != rg.foreign.URL+"/token?scope=x" {
+			t.Errorf("default location: %d %v", res.StatusCode, res.Header)
+		}
+	})
 	t.Run("not for non-2xx", func(t *testing.T) {
 		id := rg.faults.Arm(faults.Rule{Match: faults.Match{Kind: "blob"}, Action: faults.Action{Kind: faults.KindRedirectForeign}, Times: 1})
 		defer rg.faults.Clear(id)

@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"sort"
 	"strings"
 
@@ -96,8 +95,8 @@ func (o Outcomes) String() string {
 		return "stable: " + ks[0]
 	}
 	parts := make([]string, len(ks))
-	for i, k := range slices.Backward(ks) {
-		parts[len(ks)-1-i] = fmt.Sprintf("%d of %d %s", o[k], o.Total(), k)
+	for i, k := range ks {
+		parts[i] = fmt.Sprintf("%d of %d %s", o[k], o.Total(), k)
 	}
 	return strings.Join(parts, ", ")
 }

@@ -13,7 +13,10 @@
 //
 // "either" is for a deviation whose appearance depends on the target's own timing (for example a
 // background garbage collector racing the spec's retry): the spec runs, a failure is reported as
-// expected-failure and a pass as passed, and neither fails the run. The reason must say what timing.
+// expected-failure and a pass as passed, and neither fails the run. The reason must say what timing
+// and the rate measured by a flake census ("failed 7 of 10 runs"); a spec that a census saw vary
+// must be "either" (suite/census.Check, enforced for this directory's files by a test against the
+// censuses in census/). A listed "failed" spec that passes is reported as unexpected-pass.
 package expectations
 
 import (

@@ -156,7 +156,13 @@ func (s *Spec) KubeletSandbox() *runtime.PodSandboxConfig {
 // ImageStatus does not then show the image under that image_ref: no spec builds on a pull that
 // only claimed success.
 func (s *Spec) MustPull(ctx context.Context, ref string) string {
-	id, err := s.Pull(ctx, ref, nil)
+	GinkgoHelper()
+	return s.MustPullWith(ctx, ref, nil)
+}
+
+// MustPullWith is MustPull with credentials.
+func (s *Spec) MustPullWith(ctx context.Context, ref string, auth *runtime.AuthConfig) string {
+	id, err := s.Pull(ctx, ref, auth)
 	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "PullImage %s", ref)
 	ExpectWithOffset(1, id).NotTo(BeEmpty(), "PullImage %s returned an empty image_ref (CV-04)", ref)
 	st, err := s.StatusFull(ctx, ref, false)

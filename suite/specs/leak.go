@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"regexp"
 	"strings"
 
@@ -12,7 +14,9 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/criimage/criimage/fixtures"
+	"github.com/criimage/criimage/registry"
 	"github.com/criimage/criimage/registry/faults"
+	"github.com/criimage/criimage/suite/config"
 	"github.com/criimage/criimage/suite/harness"
 )
 
@@ -100,6 +104,50 @@ func (su *suite) leakSpecs() {
 					yesNo(s.SawSecret("foreign", harness.FixturePassword)))
 			})
 
+		su.spec("LEAK-006", "a token POST (password grant) redirected to another origin does not carry the password there",
+			Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+				repo := s.Push(s.Unique(1, 256), "token", "v1")
+				expectTokenRedirectKeepsCredentials(ctx, s, s.Ref(repo, "v1"), userPass(), http.MethodPost, s.Env.Reg.PlainHost())
+			})
+
+		su.spec("LEAK-007", "a token POST (refresh grant) redirected to another origin does not carry the identity token there",
+			Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+				repo := s.Push(s.Unique(1, 256), "token", "v1")
+				refresh := s.Env.Reg.Auth().IssueRefreshToken()
+				s.Env.Secrets.Add("identity token", refresh)
+				expectTokenRedirectKeepsCredentials(ctx, s, s.Ref(repo, "v1"), &runtime.AuthConfig{IdentityToken: refresh},
+					http.MethodPost, s.Env.Reg.PlainHost(), refresh)
+			})
+
+		su.spec("LEAK-008", "a token GET with Basic credentials redirected to another origin (another port included) does not carry them there",
+			Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+				// token-get/: the token service answers POST with 404, so clients GET with Basic.
+				repo := s.Push(s.Unique(1, 256), "token-get", "v1")
+				expectTokenRedirectKeepsCredentials(ctx, s, s.Ref(repo, "v1"), userPass(), http.MethodGet, s.Env.Reg.PlainHost())
+			})
+
+		su.spec("LEAK-009", "a token request of an https registry redirected to plain http does not carry the credentials",
+			Meta{Needs: []string{config.FeatureTLS}, Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(1, 256)
+				// token/: clients POST the password form; token-get/: POST answers 404, clients GET with Basic.
+				for _, c := range []struct{ ns, method string }{{"token", http.MethodPost}, {"token-get", http.MethodGet}} {
+					ref := s.Env.Reg.TLSAddr() + "/" + s.Push(img, c.ns, "v1") + ":v1"
+					s.MustPullWith(ctx, ref, userPass())
+					Expect(s.Remove(ctx, ref)).To(Succeed())
+					By("every token " + c.method + " of the TLS listener answered 308 to " + s.Env.Reg.OtherPortURL())
+					id := s.Arm(faults.Rule{Match: faults.Match{Listener: registry.ListenerTLS, Kind: "token", Method: c.method},
+						Action: faults.Action{Kind: faults.KindRedirectAway, Status: http.StatusPermanentRedirect, Location: s.Env.Reg.OtherPortURL()}})
+					_, err := s.Pull(ctx, ref, userPass())
+					harness.Inform("observed", "token %s over https redirected to http: %d redirected, followed: %s; pull: %s",
+						c.method, s.Env.Reg.Faults().Used(id), yesNo(hasListener(s, registry.ListenerOtherPort)), errString(err))
+					s.Env.Reg.Faults().Clear(id)
+					expectNoCredentialAt(s, registry.ListenerOtherPort)
+					if err == nil {
+						Expect(s.Remove(ctx, ref)).To(Succeed())
+					}
+				}
+			})
+
 		su.spec("LEAK-005", "malformed digests in a manifest fail the pull before any request outside the repository's blob and manifest paths",
 			Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
 				for i, bad := range []string{
@@ -142,6 +190,45 @@ func (su *suite) leakSpecs() {
 				}
 			})
 	})
+}
+
+// expectTokenRedirectKeepsCredentials pulls ref with auth while every token request of method is
+// answered with a redirect elsewhere — 307 to the foreign host (another IP), then 308 to the
+// recorder on the registry's IP and another port (net/http keeps an Authorization header across
+// a port-only change, and repeats a POST body on 307/308) — and asserts that neither received a
+// credential. The pull may fail (the redirect refused) or succeed (followed without credentials,
+// or another token flow at the realm); either is fine, only where the secrets went is judged.
+func expectTokenRedirectKeepsCredentials(ctx context.Context, s *harness.Spec, ref string, auth *runtime.AuthConfig, method, registryHost string, extra ...string) {
+	GinkgoHelper()
+	By("a pull without redirects works (so that the rounds below judge a target that can pull)")
+	s.MustPullWith(ctx, ref, auth)
+	Expect(s.Remove(ctx, ref)).To(Succeed())
+	total := 0
+	for _, to := range []struct {
+		listener, url string
+		status        int
+	}{
+		{registry.ListenerForeign, s.Env.Reg.ForeignURL(), http.StatusTemporaryRedirect},
+		{registry.ListenerOtherPort, s.Env.Reg.OtherPortURL(), http.StatusPermanentRedirect},
+	} {
+		By(fmt.Sprintf("every token %s answered %d to %s", method, to.status, to.url))
+		id := s.Arm(faults.Rule{Match: faults.Match{Listener: registry.ListenerPlain, Kind: "token", Method: method},
+			Action: faults.Action{Kind: faults.KindRedirectAway, Status: to.status, Location: to.url}})
+		_, err := s.Pull(ctx, ref, auth)
+		n := s.Env.Reg.Faults().Used(id)
+		total += n
+		s.Env.Reg.Faults().Clear(id)
+		followed := hasListener(s, to.listener)
+		harness.Inform("observed", "token %s of %s → %d to %s: %d redirected, followed: %s; pull: %s",
+			method, registryHost, to.status, to.listener, n, yesNo(followed), errString(err))
+		expectNoCredentialAt(s, to.listener, extra...)
+		if err == nil {
+			Expect(s.Remove(ctx, ref)).To(Succeed())
+		}
+	}
+	if total == 0 {
+		harness.Inform("observed", "the target sent no token %s: nothing was redirected", method)
+	}
 }
 
 func hasListener(s *harness.Spec, listener string) bool {
