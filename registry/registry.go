@@ -54,6 +54,11 @@ type Options struct {
 	// TLSHostName is the DNS SAN of the TLS listener's certificate (plus 127.0.0.1, ::1, localhost).
 	TLSHostName string       // default "registry.criimage.test"
 	Logger      *slog.Logger // nil = discard
+	// Limits bound upload sessions (zero fields: store.DefaultLimits).
+	Limits store.Limits
+	// MaxJournalEntries makes the journal a ring of that many newest entries (0: keep all, fine
+	// for a suite run; a long-running standalone registry sets a bound).
+	MaxJournalEntries int
 }
 
 // Registry is a running fixture registry. Close it when done.
@@ -122,7 +127,8 @@ func Start(ctx context.Context, opts Options) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
-	r := &Registry{log: logger, store: store.New(), journal: j, gates: gates.New(), auth: auth.New(auth.Options{}), tlsName: tlsName}
+	j.SetMaxEntries(opts.MaxJournalEntries)
+	r := &Registry{log: logger, store: store.NewWithLimits(opts.Limits), journal: j, gates: gates.New(), auth: auth.New(auth.Options{}), tlsName: tlsName}
 	ok := false
 	defer func() {
 		if !ok {

@@ -15,6 +15,7 @@ import (
 	"github.com/criimage/criimage/registry"
 	"github.com/criimage/criimage/registry/auth"
 	"github.com/criimage/criimage/registry/control"
+	"github.com/criimage/criimage/registry/store"
 )
 
 // registryInfo is what "criimage registry" prints once it serves (also as JSON with -json).
@@ -46,6 +47,11 @@ func runRegistry(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	largeSize := fs.Int64("large-size", 0, "payload bytes of the \"large\" image (0 leaves it out)")
 	asJSON := fs.Bool("json", false, "print the endpoints as one JSON object")
 	verbose := fs.Bool("v", false, "log every listener event to stderr")
+	journalEntries := fs.Int("journal-entries", 10000, "keep only the newest N requests in the journal (0 = all; a long-running registry needs a bound)")
+	def := store.DefaultLimits()
+	maxUpload := fs.Int64("max-upload-bytes", def.MaxUploadBytes, "bytes one blob upload session may receive (413 DENIED beyond; -1 = no limit)")
+	maxUploads := fs.Int("max-uploads", def.MaxUploads, "upload sessions open at once (429 TOOMANYREQUESTS beyond; -1 = no limit)")
+	maxPending := fs.Int64("max-pending-upload-bytes", def.MaxPendingBytes, "bytes all open upload sessions may hold together (-1 = no limit)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -54,6 +60,9 @@ func runRegistry(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	if *journalEntries < 0 {
+		return fmt.Errorf("%w: -journal-entries %d: want 0 (all) or more", errUsage, *journalEntries)
 	}
 	for name, addr := range map[string]string{"-plain": *plain, "-tls": *tlsAddr, "-foreign": *foreign, "-control": *ctl} {
 		if err := registry.CheckLoopback(addr); err != nil {
@@ -68,6 +77,8 @@ func runRegistry(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	reg, err := registry.Start(ctx, registry.Options{
 		PlainAddr: *plain, TLSAddr: *tlsAddr, ForeignAddr: *foreign, TLSHostName: *tlsHost, Logger: logger,
+		Limits:            store.Limits{MaxUploadBytes: *maxUpload, MaxUploads: *maxUploads, MaxPendingBytes: *maxPending},
+		MaxJournalEntries: *journalEntries,
 	})
 	if err != nil {
 		return err

@@ -396,7 +396,42 @@ func ServeBlob(w http.ResponseWriter, r *http.Request, d digest.Digest, data []b
 	hd.Set("Docker-Content-Digest", d.String())
 	hd.Set("Etag", strconv.Quote(d.String()))
 	hd.Set("Cache-Control", "max-age=31536000")
-	http.ServeContent(&rangeErrorWriter{ResponseWriter: w, r: r}, r, "", time.Time{}, bytes.NewReader(data))
+	rw := &rangeErrorWriter{ResponseWriter: w, r: r}
+	if rng, ok := dropEmptySuffixRanges(r.Header.Get("Range")); ok {
+		if rng == "" {
+			// Only zero-length suffixes ("bytes=-0"): unsatisfiable (RFC 9110 §14.1.3), where
+			// http.ServeContent would answer an empty 206 "bytes 228-227/228".
+			hd.Set("Content-Range", fmt.Sprintf("bytes */%d", len(data)))
+			rw.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+			return
+		}
+		r2 := r.Clone(r.Context())
+		r2.Header.Set("Range", rng)
+		r = r2
+	}
+	http.ServeContent(rw, r, "", time.Time{}, bytes.NewReader(data))
+}
+
+// dropEmptySuffixRanges removes zero-length suffix ranges ("-0") from a "bytes=" Range header;
+// ok reports whether there were any, and rng is what is left ("" when nothing).
+func dropEmptySuffixRanges(header string) (rng string, ok bool) {
+	specs, found := strings.CutPrefix(strings.TrimSpace(header), "bytes=")
+	if !found {
+		return "", false
+	}
+	var keep []string
+	for _, sp := range strings.Split(specs, ",") {
+		sp = strings.TrimSpace(sp)
+		if n, isSuffix := strings.CutPrefix(sp, "-"); isSuffix && n != "" && strings.Trim(n, "0") == "" {
+			ok = true
+			continue
+		}
+		keep = append(keep, sp)
+	}
+	if !ok || len(keep) == 0 {
+		return "", ok
+	}
+	return "bytes=" + strings.Join(keep, ","), true
 }
 
 // rangeErrorWriter turns http.ServeContent's plain-text 416 into a distribution JSON error that

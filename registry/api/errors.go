@@ -29,6 +29,8 @@ const (
 	codeRangeInvalid        = "RANGE_INVALID"
 	codePaginationInvalid   = "PAGINATION_NUMBER_INVALID"
 	codeUnknown             = "UNKNOWN"
+	codeDenied              = "DENIED"
+	codeTooManyRequests     = "TOOMANYREQUESTS"
 )
 
 // apiError is one distribution error answer.
@@ -70,6 +72,9 @@ func WriteError(w http.ResponseWriter, r *http.Request, status int, code, messag
 }
 
 func writeAPIError(w http.ResponseWriter, r *http.Request, e *apiError) {
+	if e.Status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "10")
+	}
 	WriteError(w, r, e.Status, e.Code, e.Message, e.Detail)
 }
 
@@ -97,6 +102,10 @@ func fromStore(err error) *apiError {
 		return newErr(http.StatusNotFound, codeBlobUploadUnknown, msg)
 	case errors.Is(err, store.ErrRangeInvalid):
 		return newErr(http.StatusRequestedRangeNotSatisfiable, codeRangeInvalid, msg)
+	case errors.Is(err, store.ErrUploadTooLarge):
+		return newErr(http.StatusRequestEntityTooLarge, codeDenied, msg)
+	case errors.Is(err, store.ErrTooManyUploads):
+		return newErr(http.StatusTooManyRequests, codeTooManyRequests, msg)
 	}
 	return newErr(http.StatusInternalServerError, codeUnknown, msg)
 }

@@ -32,6 +32,10 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 			}
 			s.challenge(w, r, challenge{scheme: "Bearer", realm: s.realm(r, ""), message: "authentication required"})
 			return
+		case rt.Kind == route.KindUpload && r.Method == http.MethodPost:
+			r = s.guardMount(r)
+		}
+		switch {
 		case !strings.HasPrefix(r.URL.Path, "/v2/") || rt.Repo == "" || !protected(rt.Namespace):
 			next.ServeHTTP(w, r)
 			return
@@ -44,6 +48,31 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 		}
 		s.challenge(w, r, *c)
 	})
+}
+
+// guardMount turns a cross-repository mount (POST …/blobs/uploads/?mount=D&from=REPO) whose
+// credentials do not grant pull on REPO into a plain upload start: the mount and from parameters
+// are dropped, so the API answers 202 with a new session, as distribution-spec allows for a mount
+// the registry will not do. Without this, anonymous push rights on anon/… would read any
+// protected blob by mounting it.
+func (s *Service) guardMount(r *http.Request) *http.Request {
+	q := r.URL.Query()
+	from := q.Get("from")
+	if q.Get("mount") == "" || from == "" || !route.ValidRepo(from) { // (an invalid name: the API answers NAME_INVALID)
+		return r
+	}
+	ns := namespace(from)
+	if !protected(ns) || s.check(r, route.Route{Kind: route.KindBlob, Repo: from, Namespace: ns, ValidName: true}, []string{"pull"}) == nil {
+		return r
+	}
+	q.Del("mount")
+	q.Del("from")
+	u := *r.URL
+	u.RawQuery = q.Encode()
+	r2 := *r
+	r2.URL = &u
+	r2.RequestURI = u.RequestURI()
+	return &r2
 }
 
 // challenge is a refusal of a /v2/ request.

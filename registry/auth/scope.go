@@ -2,8 +2,19 @@ package auth
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/distribution/reference"
+)
+
+// The token spec's grammar: resourcetype = [a-z0-9]+ with an optional "(class)"; resourcename =
+// [hostname '/'] component ['/' component]* (distribution/reference's name grammar).
+var (
+	scopeType = regexp.MustCompile(`^[a-z0-9]+(?:\([a-z0-9]+\))?$`)
+	scopeName = regexp.MustCompile(`^(?:` + reference.NameRegexp.String() + `)$`)
 )
 
 // Scope is one resource scope "type:name:action[,action]".
@@ -34,6 +45,12 @@ func ParseScopes(s string) ([]Scope, error) {
 			return nil, fmt.Errorf("invalid scope %q: want type:name:actions", f)
 		}
 		typ, name, acts := f[:first], f[first+1:last], f[last+1:]
+		if !utf8.ValidString(f) || !scopeType.MatchString(typ) {
+			return nil, fmt.Errorf("invalid scope %q: bad resource type", f)
+		}
+		if len(name) > 255 || !scopeName.MatchString(name) {
+			return nil, fmt.Errorf("invalid scope %q: bad resource name", f)
+		}
 		if i := strings.Index(typ, "("); i > 0 && strings.HasSuffix(typ, ")") {
 			typ = typ[:i]
 		}

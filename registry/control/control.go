@@ -19,7 +19,8 @@
 // location must be a loopback http(s) URL).
 //
 // Errors are JSON {"error":"…"} with 400 for bad input and 404 for unknown paths. Request bodies
-// (which may carry a secret to look up) are never logged.
+// (which may carry a secret to look up) are never logged. POST bodies are application/json, and
+// requests a browser page could make (another Host, an Origin) are refused: see Guard.
 package control
 
 import (
@@ -27,6 +28,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -61,7 +63,7 @@ func Start(ctx context.Context, addr string, reg *registry.Registry) (*Server, e
 		return nil, fmt.Errorf("control: listen on %s: %w", addr, err)
 	}
 	s := &Server{
-		srv:  &http.Server{Handler: Handler(reg), ReadHeaderTimeout: 30 * time.Second},
+		srv:  &http.Server{Handler: Guard(ln.Addr().String(), Handler(reg)), ReadHeaderTimeout: 30 * time.Second},
 		ln:   ln,
 		done: make(chan struct{}),
 	}
@@ -184,7 +186,47 @@ func (r Rule) toFault() (faults.Rule, error) {
 
 type handler struct{ reg *registry.Registry }
 
-// Handler returns the control API of reg.
+// Guard refuses what a web page in a local browser could send to the control API listening on
+// addr: a Host other than addr (or localhost:PORT) — DNS rebinding —, any Origin header or a
+// cross-site Sec-Fetch-Site (403), and a POST body that is not application/json (415; a page can
+// send text/plain without a CORS preflight). Tools (curl -H 'Content-Type: application/json',
+// Go clients) are unaffected.
+func Guard(addr string, next http.Handler) http.Handler {
+	_, port, _ := net.SplitHostPort(addr)
+	hosts := map[string]bool{strings.ToLower(addr): true, "localhost:" + port: true}
+	refuse := func(w http.ResponseWriter, status int, format string, args ...any) {
+		writeJSON(w, status, map[string]string{"error": fmt.Sprintf(format, args...)})
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch site := r.Header.Get("Sec-Fetch-Site"); {
+		case !hosts[strings.ToLower(r.Host)]:
+			refuse(w, http.StatusForbidden, "Host %s is not this control API (%s): refused", clip(r.Host), addr)
+		case r.Header.Get("Origin") != "":
+			refuse(w, http.StatusForbidden, "requests from web pages (Origin %s) are refused", clip(r.Header.Get("Origin")))
+		case site != "" && site != "same-origin" && site != "none":
+			refuse(w, http.StatusForbidden, "a %s request is refused", clip(site))
+		case r.Method == http.MethodPost && r.ContentLength != 0 && !isJSON(r.Header.Get("Content-Type")):
+			refuse(w, http.StatusUnsupportedMediaType, "POST %s: Content-Type %s, want application/json", r.URL.Path, clip(r.Header.Get("Content-Type")))
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+func isJSON(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/json"
+}
+
+// clip quotes at most 64 bytes of s for an error message.
+func clip(s string) string {
+	if len(s) > 64 {
+		return fmt.Sprintf("%q… (%d bytes)", s[:64], len(s))
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// Handler returns the control API of reg (without Guard: Start adds it).
 func Handler(reg *registry.Registry) http.Handler { return &handler{reg: reg} }
 
 type httpError struct {

@@ -28,6 +28,9 @@ func setup(t *testing.T) (*registry.Registry, *control.Server) {
 func call(t *testing.T, method, url, body string) (int, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -147,5 +150,51 @@ func TestRefusesNonLoopback(t *testing.T) {
 	reg, _ := setup(t)
 	if _, err := control.Start(t.Context(), "0.0.0.0:0", reg); err == nil {
 		t.Fatal("control listened on 0.0.0.0")
+	}
+}
+
+// A page in a local browser cannot drive the control API: not through DNS rebinding (Host), not
+// cross-site (Origin, Sec-Fetch-Site), not with a text/plain POST (no CORS preflight).
+func TestControlRefusesBrowsers(t *testing.T) {
+	_, srv := setup(t)
+	for _, tc := range []struct {
+		name   string
+		hdr    map[string]string
+		host   string
+		status int
+	}{
+		{"rebinding Host", map[string]string{"Content-Type": "application/json"}, "evil.example", http.StatusForbidden},
+		{"cross-site Origin", map[string]string{"Content-Type": "application/json", "Origin": "http://evil"}, "", http.StatusForbidden},
+		{"cross-site fetch", map[string]string{"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site"}, "", http.StatusForbidden},
+		{"text/plain body", map[string]string{"Content-Type": "text/plain"}, "", http.StatusUnsupportedMediaType},
+		{"tool", map[string]string{"Content-Type": "application/json"}, "", http.StatusOK},
+	} {
+		req, _ := http.NewRequest("POST", srv.URL()+"/tokens/refresh", strings.NewReader("{}"))
+		for k, v := range tc.hdr {
+			req.Header.Set(k, v)
+		}
+		if tc.host != "" {
+			req.Host = tc.host
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s: %d %s, want %d", tc.name, resp.StatusCode, b, tc.status)
+		}
+		if tc.status != http.StatusOK && strings.Contains(string(b), "refresh_token") {
+			t.Errorf("%s: issued a token: %s", tc.name, b)
+		}
+	}
+	// GET from a tool on localhost:PORT works too.
+	req, _ := http.NewRequest("GET", srv.URL()+"/endpoints", nil)
+	req.Host = "localhost:" + srv.URL()[strings.LastIndex(srv.URL(), ":")+1:]
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Errorf("GET via localhost: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 }

@@ -55,11 +55,12 @@ const maxFormBody = 64 << 10
 
 // Journal is a concurrency-safe request log. The zero value is not usable; call New.
 type Journal struct {
-	key     []byte
-	mu      sync.Mutex
-	entries []Entry
-	seq     int64
-	added   chan struct{} // closed and replaced whenever an entry is added
+	key        []byte
+	mu         sync.Mutex
+	entries    []Entry // oldest first; Seq dense from entries[0].Seq
+	seq        int64
+	maxEntries int           // 0: keep every entry
+	added      chan struct{} // closed and replaced whenever an entry is added
 }
 
 // New returns an empty journal with a fresh random fingerprint key.
@@ -69,6 +70,28 @@ func New() (*Journal, error) {
 		return nil, fmt.Errorf("journal key: %w", err)
 	}
 	return &Journal{key: key, added: make(chan struct{})}, nil
+}
+
+// SetMaxEntries makes the journal a ring of the newest n entries (0: keep every entry, the
+// default — a suite's registry lives for one run; a long-running standalone registry needs a
+// bound). Sequence numbers go on counting; Since simply finds fewer old entries.
+func (j *Journal) SetMaxEntries(n int) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.maxEntries = max(n, 0)
+	j.trimLocked()
+}
+
+func (j *Journal) trimLocked() {
+	if j.maxEntries == 0 || len(j.entries) <= j.maxEntries {
+		return
+	}
+	// Copy out only when the slack reaches the bound: amortized O(1) per entry.
+	if len(j.entries) >= 2*j.maxEntries || cap(j.entries) > 4*j.maxEntries {
+		j.entries = slices.Clone(j.entries[len(j.entries)-j.maxEntries:])
+		return
+	}
+	j.entries = j.entries[len(j.entries)-j.maxEntries:]
 }
 
 // Fingerprint returns the keyed fingerprint of secret, as stored in Entry.Secrets.
@@ -175,6 +198,7 @@ func (j *Journal) add(e Entry) int64 {
 	j.seq++
 	e.Seq = j.seq
 	j.entries = append(j.entries, e)
+	j.trimLocked()
 	close(j.added)
 	j.added = make(chan struct{})
 	return e.Seq
@@ -185,12 +209,16 @@ func (j *Journal) amend(seq int64, e Entry) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	e.Seq = seq
-	old := j.entries[seq-1] // sequence numbers are dense from 1
+	if len(j.entries) == 0 || seq < j.entries[0].Seq {
+		return // already dropped from the ring
+	}
+	i := int(seq - j.entries[0].Seq) // sequence numbers are dense
+	old := j.entries[i]
 	e.Time = old.Time
 	if old.Status == e.Status && old.BytesSent == e.BytesSent && old.Aborted == e.Aborted && slices.Equal(old.Secrets, e.Secrets) {
 		return
 	}
-	j.entries[seq-1] = e
+	j.entries[i] = e
 	close(j.added)
 	j.added = make(chan struct{})
 }

@@ -3,6 +3,7 @@ package journal_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -328,5 +329,28 @@ func TestRecordedBeforeClientSeesEndOfBody(t *testing.T) {
 	}
 	if after := j.Entries(); len(after) != 1 || after[0].Aborted {
 		t.Fatalf("after the handler returned: %+v", after)
+	}
+}
+
+// A bounded journal keeps the newest entries, goes on numbering, and ignores amends of dropped ones.
+func TestJournalRing(t *testing.T) {
+	j, err := journal.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.SetMaxEntries(3)
+	h := j.Middleware("plain", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
+	for i := 0; i < 10; i++ {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", fmt.Sprintf("/v2/anon/r/manifests/t%d", i), nil))
+	}
+	got := j.Entries()
+	if len(got) != 3 || got[0].Seq != 8 || got[2].Seq != 10 || j.Last() != 10 {
+		t.Fatalf("ring holds %d entries, seqs %d..%d, last %d", len(got), got[0].Seq, got[len(got)-1].Seq, j.Last())
+	}
+	if s := j.Since(9); len(s) != 1 || s[0].Seq != 10 {
+		t.Errorf("Since(9) = %v", s)
+	}
+	if s := j.Since(2); len(s) != 3 {
+		t.Errorf("Since(2) after the ring dropped 1..7: %d entries", len(s))
 	}
 }

@@ -33,7 +33,40 @@ var (
 	ErrManifestInvalid = errors.New("manifest invalid")
 	ErrUploadUnknown   = errors.New("blob upload unknown")
 	ErrRangeInvalid    = errors.New("invalid content range")
+	// ErrUploadTooLarge: a session grew past Limits.MaxUploadBytes, or all open sessions together
+	// past Limits.MaxPendingBytes; the session is discarded.
+	ErrUploadTooLarge = errors.New("blob upload too large")
+	// ErrTooManyUploads: Limits.MaxUploads sessions are open already.
+	ErrTooManyUploads = errors.New("too many open blob uploads")
 )
+
+// Limits bound what upload sessions may hold: the store is in memory, and a client that opens
+// sessions or sends bytes without end must get an error, not exhaust the process.
+type Limits struct {
+	MaxUploadBytes  int64 // bytes one session may receive (0: DefaultLimits; <0: no limit)
+	MaxUploads      int   // sessions open at once (0: DefaultLimits; <0: no limit)
+	MaxPendingBytes int64 // bytes all open sessions may hold together (0: DefaultLimits; <0: no limit)
+}
+
+// DefaultLimits: a 1 GiB layer still uploads; 256 open sessions and 2 GiB in flight are far
+// above what any client of a fixture registry needs.
+func DefaultLimits() Limits {
+	return Limits{MaxUploadBytes: 1 << 30, MaxUploads: 256, MaxPendingBytes: 2 << 30}
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	if l.MaxUploadBytes == 0 {
+		l.MaxUploadBytes = d.MaxUploadBytes
+	}
+	if l.MaxUploads == 0 {
+		l.MaxUploads = d.MaxUploads
+	}
+	if l.MaxPendingBytes == 0 {
+		l.MaxPendingBytes = d.MaxPendingBytes
+	}
+	return l
+}
 
 var tagRe = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
 
@@ -69,14 +102,20 @@ type Store struct {
 	verified map[digest.Digest][]byte
 	repos    map[string]*repo
 	uploads  map[string]*Upload
+	pending  int64 // bytes held by open upload sessions
+	limits   Limits
 }
 
-// New returns an empty store.
-func New() *Store {
+// New returns an empty store with DefaultLimits.
+func New() *Store { return NewWithLimits(Limits{}) }
+
+// NewWithLimits returns an empty store with limits (zero fields take DefaultLimits).
+func NewWithLimits(l Limits) *Store {
 	return &Store{
 		verified: map[digest.Digest][]byte{},
 		repos:    map[string]*repo{},
 		uploads:  map[string]*Upload{},
+		limits:   l.withDefaults(),
 	}
 }
 
@@ -427,6 +466,9 @@ func (s *Store) StartUpload(repoName string) (*Upload, error) {
 	u := &Upload{ID: hex.EncodeToString(b[:]), Repo: repoName}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if n := s.limits.MaxUploads; n > 0 && len(s.uploads) >= n {
+		return nil, fmt.Errorf("%w: %d sessions are open (the limit); finish or cancel one", ErrTooManyUploads, len(s.uploads))
+	}
 	s.uploads[u.ID] = u
 	return u, nil
 }
@@ -463,7 +505,11 @@ func (s *Store) AppendUpload(repoName, id string, start int64, chunk []byte) (in
 	if start >= 0 && start != int64(len(u.data)) {
 		return int64(len(u.data)), fmt.Errorf("%w: chunk starts at %d, upload has %d bytes", ErrRangeInvalid, start, len(u.data))
 	}
+	if err := s.admitLocked(u, int64(len(chunk))); err != nil {
+		return 0, err
+	}
 	u.data = append(u.data, chunk...)
+	s.pending += int64(len(chunk))
 	return int64(len(u.data)), nil
 }
 
@@ -483,22 +529,49 @@ func (s *Store) FinishUpload(repoName, id string, start int64, d digest.Digest, 
 	if start >= 0 && start != int64(len(u.data)) {
 		return fmt.Errorf("%w: chunk starts at %d, upload has %d bytes", ErrRangeInvalid, start, len(u.data))
 	}
+	if err := s.admitLocked(u, int64(len(chunk))); err != nil {
+		return err
+	}
 	data := append(slices.Clone(u.data), chunk...)
 	if got := d.Algorithm().FromBytes(data); got != d {
 		return fmt.Errorf("%w: uploaded %d bytes have digest %s, not %s", ErrDigestInvalid, len(data), got, d)
 	}
-	delete(s.uploads, id)
+	s.dropLocked(u)
 	s.linkLocked(repoName, d, data, true)
 	return nil
+}
+
+// admitLocked checks that n more bytes fit session u and the pending total; when they do not,
+// the session is discarded (its bytes are useless without the rest) and the error says why.
+func (s *Store) admitLocked(u *Upload, n int64) error {
+	size := int64(len(u.data)) + n
+	if m := s.limits.MaxUploadBytes; m > 0 && size > m {
+		s.dropLocked(u)
+		return fmt.Errorf("%w: session %s would hold %d bytes, over the limit of %d per upload; the session is discarded", ErrUploadTooLarge, u.ID, size, m)
+	}
+	if m := s.limits.MaxPendingBytes; m > 0 && s.pending+n > m {
+		s.dropLocked(u)
+		return fmt.Errorf("%w: open uploads would hold %d bytes, over the limit of %d; session %s is discarded", ErrUploadTooLarge, s.pending+n, m, u.ID)
+	}
+	return nil
+}
+
+// dropLocked closes session u.
+func (s *Store) dropLocked(u *Upload) {
+	if _, ok := s.uploads[u.ID]; ok {
+		delete(s.uploads, u.ID)
+		s.pending -= int64(len(u.data))
+	}
 }
 
 // CancelUpload discards session id.
 func (s *Store) CancelUpload(repoName, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, err := s.uploadLocked(repoName, id); err != nil {
+	u, err := s.uploadLocked(repoName, id)
+	if err != nil {
 		return err
 	}
-	delete(s.uploads, id)
+	s.dropLocked(u)
 	return nil
 }

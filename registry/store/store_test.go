@@ -174,3 +174,42 @@ func TestSchema1Payload(t *testing.T) {
 		t.Fatalf("disagreeing signatures: %v", err)
 	}
 }
+
+func TestUploadLimits(t *testing.T) {
+	s := store.NewWithLimits(store.Limits{MaxUploadBytes: 10, MaxUploads: 2, MaxPendingBytes: 15})
+	a, err := s.StartUpload("anon/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.StartUpload("anon/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.StartUpload("anon/a"); !errors.Is(err, store.ErrTooManyUploads) {
+		t.Errorf("third session: %v", err)
+	}
+	if _, err := s.AppendUpload("anon/a", a.ID, -1, make([]byte, 8)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendUpload("anon/a", a.ID, -1, make([]byte, 3)); !errors.Is(err, store.ErrUploadTooLarge) {
+		t.Errorf("11 bytes in a 10-byte session: %v", err)
+	}
+	if _, err := s.UploadSize("anon/a", a.ID); !errors.Is(err, store.ErrUploadUnknown) {
+		t.Errorf("the oversized session was kept: %v", err)
+	}
+	// a is gone: its 8 bytes no longer count, and a new session fits.
+	c, err := s.StartUpload("anon/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendUpload("anon/a", b.ID, -1, make([]byte, 9)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendUpload("anon/a", c.ID, -1, make([]byte, 7)); !errors.Is(err, store.ErrUploadTooLarge) {
+		t.Errorf("16 pending bytes over a limit of 15: %v", err)
+	}
+	data := make([]byte, 9)
+	if err := s.FinishUpload("anon/a", b.ID, -1, digest.FromBytes(data), nil); err != nil {
+		t.Fatalf("finishing within the limits: %v", err)
+	}
+}
