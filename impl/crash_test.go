@@ -115,9 +115,16 @@ func testCrashDuringPull(t *testing.T, bin string) {
 		t.Fatalf("half-pulled image reported: %v", st)
 	}
 	s.srv.Close()
+	dirs, err := os.ReadDir(filepath.Join(backend.SnapshotterRoot(root, backend.Native), "snapshots"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	blobs, snaps := onDisk(t, root)
 	if blobs != 2+len(w.Layers) || snaps != len(w.Layers) {
 		t.Fatalf("after recovery: %d blobs, %d snapshots; want %d and %d (the whole image only)", blobs, snaps, 2+len(w.Layers), len(w.Layers))
+	}
+	if len(dirs) != snaps {
+		t.Fatalf("after recovery: %d snapshot directories for %d snapshots (orphans of the killed pull)", len(dirs), snaps)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/core/metadata"
 	"github.com/containerd/containerd/v2/core/snapshots"
+	"github.com/containerd/containerd/v2/core/snapshots/storage"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/plugins/content/local"
 	"github.com/containerd/containerd/v2/plugins/snapshots/native"
@@ -99,21 +100,15 @@ func Open(ctx context.Context, root string, snapshotters ...string) (*Backend, e
 			names = append(names, n)
 		}
 	}
-	raw := make(map[string]snapshots.Snapshotter, len(names))
-	closeRaw := func() {
-		for _, sn := range raw {
-			_ = sn.Close()
-		}
-	}
 	for _, n := range names {
-		sn, err := openSnapshotter(root, n)
-		if err != nil {
-			closeRaw()
-			return nil, err
+		if n != Native && n != Overlayfs {
+			return nil, fmt.Errorf("backend: unknown snapshotter %q (known: %s, %s)", n, Native, Overlayfs)
 		}
-		raw[n] = sn
 	}
 
+	// meta.db first: its flock (bounded wait) is what makes this process the root's only user, so
+	// a second process gets a clear error here instead of blocking forever on a snapshotter's
+	// own database, and orphan snapshot directories can be removed safely below.
 	opts := *bolt.DefaultOptions
 	// Same options as containerd's metadata plugin (plugins/metadata/plugin.go), plus a bounded
 	// flock wait.
@@ -122,15 +117,33 @@ func Open(ctx context.Context, root string, snapshotters ...string) (*Backend, e
 	opts.Timeout = boltOpenTimeout
 	bdb, err := bolt.Open(filepath.Join(root, metaFile), 0o600, &opts)
 	if err != nil {
-		closeRaw()
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("backend: root %q is in use by another process: %w", root, err)
 		}
 		return nil, fmt.Errorf("backend: open metadata database in %q: %w", root, err)
 	}
+	raw := make(map[string]snapshots.Snapshotter, len(names))
+	closeRaw := func() {
+		for _, sn := range raw {
+			_ = sn.Close()
+		}
+		_ = bdb.Close()
+	}
+	for _, n := range names {
+		if _, err := RemoveOrphanSnapshotDirs(ctx, SnapshotterRoot(root, n)); err != nil {
+			closeRaw()
+			return nil, err
+		}
+		sn, err := openSnapshotter(root, n)
+		if err != nil {
+			closeRaw()
+			return nil, err
+		}
+		raw[n] = sn
+	}
+
 	db := metadata.NewDB(bdb, cs, raw)
 	if err := db.Init(ctx); err != nil {
-		_ = bdb.Close()
 		closeRaw()
 		return nil, fmt.Errorf("backend: initialize metadata database in %q: %w", root, err)
 	}
@@ -174,6 +187,55 @@ func openSnapshotter(root, name string) (snapshots.Snapshotter, error) {
 	default:
 		return nil, fmt.Errorf("backend: unknown snapshotter %q (known: %s, %s)", name, Native, Overlayfs)
 	}
+}
+
+// RemoveOrphanSnapshotDirs deletes the directories under dir/snapshots (a native or overlayfs
+// snapshotter's root) that its metadata.db does not know: "new-N" dirs of a Prepare and "rm-N"
+// dirs of a Remove that a kill -9 interrupted, and numbered dirs renamed into place before the
+// metadata commit that never came. They survive GC (native has no Cleanup; overlayfs cleans only
+// when a collection removed one of its snapshots) and can hold a partial copy of a layer. Call it
+// only while nothing else uses the snapshotter: Open runs it before opening the snapshotter, under
+// meta.db's lock. It returns the names removed.
+func RemoveOrphanSnapshotDirs(ctx context.Context, dir string) ([]string, error) {
+	snapDir := filepath.Join(dir, "snapshots")
+	entries, err := os.ReadDir(snapDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("backend: list snapshot directories: %w", err)
+	}
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	ids := map[string]string{}
+	if _, err := os.Stat(filepath.Join(dir, "metadata.db")); err == nil {
+		ms, err := storage.NewMetaStore(filepath.Join(dir, "metadata.db"))
+		if err != nil {
+			return nil, fmt.Errorf("backend: open snapshot metadata in %q: %w", dir, err)
+		}
+		err = ms.WithTransaction(ctx, false, func(ctx context.Context) error {
+			ids, err = storage.IDMap(ctx)
+			return err
+		})
+		if cerr := ms.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("backend: read snapshot IDs in %q: %w", dir, err)
+		}
+	}
+	var removed []string
+	for _, e := range entries {
+		if _, ok := ids[e.Name()]; ok {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(snapDir, e.Name())); err != nil {
+			return removed, fmt.Errorf("backend: remove orphan snapshot directory %s: %w", e.Name(), err)
+		}
+		removed = append(removed, e.Name())
+	}
+	return removed, nil
 }
 
 // Context returns ctx with the criimage namespace, as every metadata store requires.

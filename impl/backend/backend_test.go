@@ -3,6 +3,8 @@ package backend
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -130,5 +132,66 @@ func TestOverlayfs(t *testing.T) {
 	defer b.Close()
 	if b.Snapshotters[Overlayfs] == nil || b.Snapshotters[Native] == nil {
 		t.Fatalf("snapshotters = %v, want native and overlayfs", b.Snapshotters)
+	}
+}
+
+// TestOpenRemovesOrphanSnapshotDirs: what a kill -9 during unpack leaves in a snapshotter's
+// directory — "new-N" (Prepare), "rm-N" (Remove), a numbered dir whose metadata commit never
+// came — is removed when the root is opened again; committed snapshots stay usable.
+func TestOpenRemovesOrphanSnapshotDirs(t *testing.T) {
+	for _, sn := range []string{Native, Overlayfs} {
+		t.Run(sn, func(t *testing.T) {
+			ctx := context.Background()
+			root := t.TempDir()
+			b, err := Open(ctx, root, sn)
+			if err != nil {
+				if sn == Overlayfs {
+					t.Skipf("overlayfs not available here: %v", err)
+				}
+				t.Fatal(err)
+			}
+			nctx := b.Context(ctx)
+			if _, err := b.Snapshotters[sn].Prepare(nctx, "active", ""); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Snapshotters[sn].Commit(nctx, "layer", "active"); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Close(); err != nil {
+				t.Fatal(err)
+			}
+			dir := filepath.Join(SnapshotterRoot(root, sn), "snapshots")
+			kept, err := os.ReadDir(dir)
+			if err != nil || len(kept) != 1 {
+				t.Fatalf("snapshot dirs before the crash: %v %v", kept, err)
+			}
+			for _, orphan := range []string{"new-123456", "rm-7", "99"} {
+				if err := os.MkdirAll(filepath.Join(dir, orphan, "fs", "usr"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, orphan, "fs", "usr", "half-a-layer"), make([]byte, 4096), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b, err = Open(ctx, root, sn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			left, err := os.ReadDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(left) != 1 || left[0].Name() != kept[0].Name() {
+				var names []string
+				for _, e := range left {
+					names = append(names, e.Name())
+				}
+				t.Errorf("after reopening: %v, want only %s", names, kept[0].Name())
+			}
+			if _, err := b.Snapshotters[sn].Stat(b.Context(ctx), "layer"); err != nil {
+				t.Errorf("the committed snapshot is gone: %v", err)
+			}
+		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"syscall"
 
 	"github.com/containerd/containerd/v2/core/remotes/docker"
 	remoteerrors "github.com/containerd/containerd/v2/core/remotes/errors"
@@ -54,9 +55,18 @@ func toStatus(ref string, err error) error {
 	return status.Errorf(code, "pull %q: %s", ref, msg)
 }
 
+// outOfSpace reports a write the local store could not complete for want of space or quota: a
+// local resource error, never a registry one (os.PathError would otherwise pass for a net.Error).
+func outOfSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
 func classify(err error) (codes.Code, string) {
 	if s, ok := status.FromError(err); ok && s.Code() != codes.Unknown {
 		return s.Code(), ""
+	}
+	if outOfSpace(err) {
+		return codes.ResourceExhausted, ""
 	}
 	var unexpected remoteerrors.ErrUnexpectedStatus
 	var netErr net.Error

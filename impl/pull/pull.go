@@ -26,6 +26,8 @@
 //	                  (containerd's choice; the message says "no progress … (progress timeout)")
 //	DeadlineExceeded  the caller's deadline passed
 //	Unimplemented     a media type this implementation cannot pull
+//	ResourceExhausted the local store ran out of space or quota (ENOSPC, EDQUOT): "the image
+//	                  store in <root> is out of space: …" — a local error, never RegistryUnavailable
 //	Unknown           anything else (e.g. a snapshotter or store failure)
 //
 // # Credentials
@@ -241,6 +243,9 @@ func (p *Puller) join(ctx context.Context, key, ref string, run func(context.Con
 	go func() {
 		start := time.Now()
 		out, err := run(fctx, f)
+		if outOfSpace(err) {
+			err = fmt.Errorf("the image store in %s is out of space: %w", p.b.Root, err)
+		}
 		cancel(nil)
 		if err != nil {
 			p.log.Info("pull failed", "ref", ref, "duration", time.Since(start), "error", status.Convert(toStatus(ref, err)).Message())

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/core/metadata/boltutil"
-	"github.com/containerd/continuity/fs"
 	"github.com/containerd/errdefs"
 	"github.com/criimage/criimage/impl/backend"
 	"github.com/criimage/criimage/impl/imagestore"
@@ -422,19 +421,20 @@ func (s *Service) StreamImages(req *runtime.StreamImagesRequest, stream runtime.
 	return nil
 }
 
-// ImageFsInfo reports one image filesystem: the backend root, counting everything criimage keeps
-// there — content store blobs and ingests, every snapshotter's snapshots, and the metadata
-// database — measured with continuity's DiskUsage (hard links counted once). The usage reflects
-// removals at once because RemoveImage collects garbage synchronously.
+// ImageFsInfo reports one image filesystem, the backend root: the bytes and inodes of the
+// content store's blobs and partial downloads and of every snapshotter's snapshots, from the
+// stores' own accounting (usageMeter) — a call never walks the root
+// and never fails because a pull or removal adds or deletes files meanwhile. Removals show at
+// once because RemoveImage collects garbage synchronously.
 func (s *Service) ImageFsInfo(ctx context.Context, _ *runtime.ImageFsInfoRequest) (*runtime.ImageFsInfoResponse, error) {
-	u, err := fs.DiskUsage(ctx, s.b.Root)
+	u, err := s.usage.measure(ctx)
 	if err != nil {
-		return nil, grpcError(err, fmt.Sprintf("disk usage of %s", s.b.Root))
+		return nil, grpcError(err, fmt.Sprintf("image filesystem usage of %s", s.b.Root))
 	}
 	return &runtime.ImageFsInfoResponse{ImageFilesystems: []*runtime.FilesystemUsage{{
 		Timestamp:  time.Now().UnixNano(),
 		FsId:       &runtime.FilesystemIdentifier{Mountpoint: s.b.Root},
-		UsedBytes:  &runtime.UInt64Value{Value: uint64(u.Size)},
-		InodesUsed: &runtime.UInt64Value{Value: uint64(u.Inodes)},
+		UsedBytes:  &runtime.UInt64Value{Value: uint64(max(u.bytes, 0))},
+		InodesUsed: &runtime.UInt64Value{Value: uint64(max(u.inodes, 0))},
 	}}}, nil
 }

@@ -38,8 +38,11 @@
 //   - StreamImages: batches of StreamBatchSize; an empty store sends zero messages, then EOF.
 //   - RemoveImage: removes every name of the image, even pinned ones; unknown → OK; then a
 //     synchronous GC, so ImageFsInfo drops at once.
-//   - ImageFsInfo: one filesystem, the backend root; used bytes/inodes = everything under it
-//     (content store, all snapshotters, metadata DB), by continuity's fs.DiskUsage.
+//   - ImageFsInfo: one filesystem, the backend root; used bytes/inodes = content blobs and
+//     partial downloads and all snapshotters' snapshots (not the metadata DBs), from the stores' own
+//     accounting (as containerd's CRI: snapshotter Usage, content sizes), the committed part kept
+//     until the next metadata commit — never a walk of the root, never an error because files
+//     come and go (fsinfo.go).
 //   - Start-up: leases of a previous process are deleted (bbolt's flock guarantees it is gone),
 //     records whose manifest or config cannot be read are dropped, then GC, then any partial
 //     download left in the content store's ingest directory is deleted.
@@ -133,6 +136,8 @@ type Service struct {
 	lookupMu    sync.Mutex
 	lookupTx    int
 	lookupState *imagestore.Lookups
+
+	usage *usageMeter // ImageFsInfo
 }
 
 // record is what commit writes into an image record besides its name.
@@ -166,6 +171,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		log:      cfg.Logger,
 		index:    imagestore.New(),
 		records:  map[string]record{},
+		usage:    newUsageMeter(cfg.Backend),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
