@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -190,14 +191,52 @@ func parseListen(listen string) (network, addr string, err error) {
 		}
 		if host != "localhost" {
 			ip, err := netip.ParseAddr(host)
+			if err != nil {
+				// The inet_aton shorthands ("127.1", "127.0.1", "2130706433") name loopback too.
+				ip, err = parseIPv4Shorthand(host)
+			}
 			if err != nil || !ip.IsLoopback() {
 				return "", "", fmt.Errorf("impl: listen address %q: tcp is allowed on loopback addresses only", listen)
 			}
+			host = ip.String()
 		}
 		return "tcp", net.JoinHostPort(host, port), nil
 	default:
 		return "", "", fmt.Errorf("impl: listen address %q: scheme must be unix or tcp", listen)
 	}
+}
+
+// parseIPv4Shorthand parses the decimal forms inet_aton accepts besides a.b.c.d: "a" (32 bits),
+// "a.b" (8.24) and "a.b.c" (8.8.16), as ping and curl do. Octal and hex parts are not accepted.
+func parseIPv4Shorthand(s string) (netip.Addr, error) {
+	parts := strings.Split(s, ".")
+	if len(parts) > 3 {
+		return netip.Addr{}, fmt.Errorf("not an IPv4 shorthand: %q", s)
+	}
+	vals := make([]uint64, len(parts))
+	for i, p := range parts {
+		if p == "" || (len(p) > 1 && p[0] == '0') || strings.Trim(p, "0123456789") != "" {
+			return netip.Addr{}, fmt.Errorf("not an IPv4 shorthand: %q", s)
+		}
+		v, err := strconv.ParseUint(p, 10, 32)
+		if err != nil {
+			return netip.Addr{}, fmt.Errorf("not an IPv4 shorthand: %q", s)
+		}
+		vals[i] = v
+	}
+	last := vals[len(vals)-1]
+	lastBits := uint(32 - 8*(len(vals)-1))
+	if last >= 1<<lastBits {
+		return netip.Addr{}, fmt.Errorf("not an IPv4 shorthand: %q", s)
+	}
+	n := last
+	for i, v := range vals[:len(vals)-1] {
+		if v > 255 {
+			return netip.Addr{}, fmt.Errorf("not an IPv4 shorthand: %q", s)
+		}
+		n |= v << (24 - 8*uint(i))
+	}
+	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}), nil
 }
 
 // listenOn listens; for unix it creates the parent directory, replaces a stale socket (one

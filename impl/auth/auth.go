@@ -34,11 +34,14 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/criimage/criimage/impl/internal/echo"
 )
 
 // Credentials are what an allowed registry host receives. The zero value is anonymous.
@@ -74,10 +77,12 @@ const (
 	errAuthNoColon = "auth config: field auth does not decode to \"username:password\" (no ':' found)"
 	errAuthNoUser  = "auth config: field auth decodes to an empty username"
 	errServerAddr  = "auth config: field server_address"
+
+	errRegistryTokenCTL = "auth config: field registry_token contains control characters (CR, LF, …); it is sent as an HTTP header"
 )
 
 // errTexts lists the constant parts of every error, for the fuzz target.
-var errTexts = []string{errAuthBase64, errAuthNoColon, errAuthNoUser, errServerAddr}
+var errTexts = []string{errAuthBase64, errAuthNoColon, errAuthNoUser, errServerAddr, errRegistryTokenCTL}
 
 // ParseAuth applies the precedence above. nil or an empty AuthConfig is anonymous. A malformed
 // auth field is a gRPC InvalidArgument whose message names the field, never its value.
@@ -93,6 +98,10 @@ func ParseAuth(a *runtime.AuthConfig) (Credentials, error) {
 	case a.Auth != "":
 		return decodeAuth(a.Auth)
 	case a.RegistryToken != "":
+		if strings.ContainsFunc(a.RegistryToken, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			// It goes into an Authorization header as is: CR/LF would split the request.
+			return Credentials{}, status.Error(codes.InvalidArgument, errRegistryTokenCTL)
+		}
 		return Credentials{RegistryToken: a.RegistryToken}, nil
 	}
 	return Credentials{}, nil
@@ -173,18 +182,26 @@ func serverHost(addr string) (string, error) {
 		raw = "dummy://" + raw
 	}
 	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || u.User != nil {
-		return "", status.Errorf(codes.InvalidArgument, "%s %s is not a registry address ([scheme://]host[:port][/path])", errServerAddr, quoteAddr(addr))
+	if err != nil || u.Host == "" || u.User != nil || u.Port() != "" && !validPort(u.Port()) {
+		// Not an address, so it may well be a credential typed into the wrong field: named by
+		// its length only.
+		return "", status.Errorf(codes.InvalidArgument, "%s (%d bytes, value withheld) is not a registry address ([scheme://]host[:port][/path])", errServerAddr, len(addr))
 	}
 	return u.Host, nil
 }
 
-// quoteAddr quotes a server address for an error unless it could hold userinfo.
+// validPort reports whether p is a TCP port number.
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n > 0 && n < 65536
+}
+
+// quoteAddr quotes a server address for an error unless it could hold userinfo; long ones are cut.
 func quoteAddr(addr string) string {
 	if strings.Contains(addr, "@") {
 		return "(value withheld: it contains '@')"
 	}
-	return fmt.Sprintf("%q", addr)
+	return echo.Quote(addr)
 }
 
 // Credentials returns the parsed credentials, unscoped.

@@ -2,6 +2,7 @@ package imagestore
 
 import (
 	"fmt"
+	"github.com/criimage/criimage/impl/internal/echo"
 	"strings"
 
 	"github.com/containerd/errdefs"
@@ -27,7 +28,7 @@ func Normalize(ref string) (reference.Named, error) {
 	}
 	named, err := reference.ParseDockerRef(ref)
 	if err != nil {
-		return nil, fmt.Errorf("invalid image reference %q: %v: %w", ref, err, errdefs.ErrInvalidArgument)
+		return nil, fmt.Errorf("invalid image reference %s: %v: %w", echo.Quote(ref), err, errdefs.ErrInvalidArgument)
 	}
 	return named, nil
 }
@@ -90,7 +91,7 @@ func idPrefix(s string) (string, bool) {
 // ParseID returns s if it is a full image ID ("sha256:" and 64 lowercase hex characters).
 func ParseID(s string) (string, error) {
 	if !isID(s) {
-		return "", fmt.Errorf("not an image ID %q: %w", s, errdefs.ErrInvalidArgument)
+		return "", fmt.Errorf("not an image ID %s: %w", echo.Quote(s), errdefs.ErrInvalidArgument)
 	}
 	return s, nil
 }

@@ -8,6 +8,7 @@ package imagestore
 
 import (
 	"fmt"
+	"github.com/criimage/criimage/impl/internal/echo"
 	"maps"
 	"slices"
 	"strings"
@@ -193,7 +194,7 @@ func (s *Store) Resolve(key string) (Image, error) {
 		if img, ok := s.byID[key]; ok {
 			return img, nil
 		}
-		return Image{}, fmt.Errorf("image %q: %w", key, errdefs.ErrNotFound)
+		return Image{}, fmt.Errorf("image %s: %w", echo.Quote(key), errdefs.ErrNotFound)
 	}
 	if named, err := reference.ParseDockerRef(key); err == nil {
 		if id, ok := s.refs[named.String()]; ok {
@@ -201,11 +202,11 @@ func (s *Store) Resolve(key string) (Image, error) {
 		}
 	}
 	if key == "sha256:" {
-		return Image{}, fmt.Errorf("empty image ID prefix %q: %w", key, errdefs.ErrInvalidArgument)
+		return Image{}, fmt.Errorf("empty image ID prefix %s: %w", echo.Quote(key), errdefs.ErrInvalidArgument)
 	}
 	p, ok := idPrefix(key)
 	if !ok {
-		return Image{}, fmt.Errorf("image %q: %w", key, errdefs.ErrNotFound)
+		return Image{}, fmt.Errorf("image %s: %w", echo.Quote(key), errdefs.ErrNotFound)
 	}
 	var found []string
 	for id := range s.byID {
@@ -215,11 +216,11 @@ func (s *Store) Resolve(key string) (Image, error) {
 	}
 	switch len(found) {
 	case 0:
-		return Image{}, fmt.Errorf("image %q: %w", key, errdefs.ErrNotFound)
+		return Image{}, fmt.Errorf("image %s: %w", echo.Quote(key), errdefs.ErrNotFound)
 	case 1:
 		return s.byID[found[0]], nil
 	default:
-		return Image{}, fmt.Errorf("image ID prefix %q is ambiguous (%d images): %w", key, len(found), errdefs.ErrInvalidArgument)
+		return Image{}, fmt.Errorf("image ID prefix %s is ambiguous (%d images): %w", echo.Quote(key), len(found), errdefs.ErrInvalidArgument)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/criimage/criimage/impl/internal/echo"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,7 +61,7 @@ func (s *Service) snapshotterFor(handler string) (string, error) {
 			known = append(known, h)
 		}
 		slices.Sort(known)
-		return "", status.Errorf(codes.InvalidArgument, "unknown runtime handler %q (known: %s)", handler, strings.Join(known, ", "))
+		return "", status.Errorf(codes.InvalidArgument, "unknown runtime handler %s (known: %s)", echo.Quote(handler), strings.Join(known, ", "))
 	}
 	return sn, nil
 }
@@ -198,9 +199,9 @@ func (s *Service) RemoveImage(ctx context.Context, req *runtime.RemoveImageReque
 	}
 	if removed != "" {
 		if err := s.b.GC(ctx); err != nil {
-			return nil, grpcError(err, fmt.Sprintf("remove %q", key))
+			return nil, grpcError(err, "remove "+echo.Quote(key))
 		}
-		s.log.Info("removed image", "image", key, "id", removed)
+		s.log.Info("removed image", "image", echo.Quote(key), "id", removed)
 	}
 	return &runtime.RemoveImageResponse{}, nil
 }
@@ -216,7 +217,7 @@ func (s *Service) remove(ctx context.Context, key string) (string, error) {
 		return "", grpcError(err, "RemoveImage")
 	}
 	if err := s.writeRecords(ctx, nil, ocispec.Descriptor{}, nil, img.References); err != nil {
-		return "", grpcError(err, fmt.Sprintf("remove %q", key))
+		return "", grpcError(err, "remove "+echo.Quote(key))
 	}
 	for _, n := range img.References {
 		delete(s.records, n)
