@@ -58,7 +58,10 @@ trap stop_load EXIT
 trap 'exit 130' INT TERM
 if [[ -n $LOAD ]]; then
 	# Its own process group, so that stopping it stops every process it started.
-	setsid bash -c "while :; do $LOAD >/dev/null 2>&1 || true; done" &
+	# Each iteration's output and exit status go to OUT/load/: a load such as make test-race is
+	# itself a run of tests that must not flake.
+	mkdir -p "$OUT/load"
+	setsid bash -c 'i=0; while :; do i=$((i + 1)); start=$SECONDS; rc=0; '"$LOAD"' >"'"$OUT"'/load/run-$i.log" 2>&1 || rc=$?; echo "load run $i: exit $rc in $((SECONDS - start))s" >>"'"$OUT"'/load/summary.txt"; done' &
 	load_pid=$!
 	echo "census: background load: $LOAD (pid $load_pid)"
 fi

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -14,30 +13,12 @@ import (
 	"github.com/criimage/criimage/impl"
 )
 
-// syncBuffer collects log output from the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *syncBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *syncBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestHostileInputEchoes: what a client sends is echoed in errors and log lines without the
 // credentials it carries in the wrong place (userinfo in a reference or a server_address) and
 // cut to a bounded length (a 1 MB reference made a 1 MB error and a 1 MB log line), and input
 // that cannot be valid is InvalidArgument.
 func TestHostileInputEchoes(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &safeBuffer{}
 	s := start(t, t.TempDir(), impl.Config{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	ctx := context.Background()
 	const secret = "S3cretPassw0rd"
