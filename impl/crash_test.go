@@ -14,7 +14,7 @@ import (
 	"github.com/criimage/criimage/fixtures"
 	"github.com/criimage/criimage/impl"
 	"github.com/criimage/criimage/impl/backend"
-	"github.com/criimage/criimage/registry/faults"
+	"github.com/criimage/criimage/registry/route"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -73,7 +73,7 @@ func testCrashDuringPull(t *testing.T, bin string) {
 		t.Fatal(err)
 	}
 	h := f.cat.MustImage(half)
-	g := f.reg.Gates().Arm(faults.Match{Kind: "blob", Digest: h.Layers[len(h.Layers)-1]})
+	g := f.reg.Gates().Arm(route.Match{Kind: route.KindBlob, Digest: h.Layers[len(h.Layers)-1]})
 	go func() {
 		_, _ = is.PullImage(ctx, &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: f.ref(half)}})
 	}()

@@ -17,7 +17,7 @@ import (
 	"github.com/criimage/criimage/impl/backend"
 	"github.com/criimage/criimage/impl/backend/backendtest"
 	"github.com/criimage/criimage/registry"
-	"github.com/criimage/criimage/registry/faults"
+	"github.com/criimage/criimage/registry/route"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -211,7 +211,7 @@ func TestRemoveDuringPullAtRegistryGate(t *testing.T) {
 	root := t.TempDir()
 	s := start(t, root, impl.Config{})
 	img := f.cat.MustImage(n)
-	g := f.reg.Gates().Arm(faults.Match{Kind: "blob", Digest: img.Layers[len(img.Layers)-1]})
+	g := f.reg.Gates().Arm(route.Match{Kind: route.KindBlob, Digest: img.Layers[len(img.Layers)-1]})
 	ctx := context.Background()
 	done := make(chan error, 1)
 	go func() {
@@ -279,7 +279,7 @@ func TestConcurrentPullsAndRemoves(t *testing.T) {
 	ref := f.ref(n)
 	ctx := context.Background()
 	// Hold the first layer so that every pull joins the same flight.
-	g := f.reg.Gates().Arm(faults.Match{Kind: "blob", Digest: img.Layers[0]})
+	g := f.reg.Gates().Arm(route.Match{Kind: route.KindBlob, Digest: img.Layers[0]})
 	var wg sync.WaitGroup
 	ids := make([]string, 4)
 	errs := make([]error, 4)

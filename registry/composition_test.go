@@ -16,6 +16,7 @@ import (
 	"github.com/criimage/criimage/registry/auth"
 	"github.com/criimage/criimage/registry/faults"
 	"github.com/criimage/criimage/registry/journal"
+	"github.com/criimage/criimage/registry/route"
 )
 
 // The journal is outermost: a request held by a gate whose client leaves is recorded as aborted,
@@ -26,7 +27,7 @@ func TestJournalSeesGatesAndFaults(t *testing.T) {
 	d, _ := reg.PutBlob("anon/comp", data)
 	u := "http://" + reg.PlainHost() + "/v2/anon/comp/blobs/" + d.String()
 
-	g := reg.Gates().Arm(faults.Match{Listener: registry.ListenerPlain, Method: "GET", Digest: d})
+	g := reg.Gates().Arm(route.Match{Listener: route.ListenerPlain, Method: "GET", Digest: d})
 	ctx, cancel := context.WithCancel(t.Context())
 	req, _ := http.NewRequestWithContext(ctx, "GET", u, nil)
 	errc := make(chan error, 1)
@@ -50,7 +51,7 @@ func TestJournalSeesGatesAndFaults(t *testing.T) {
 	}
 	g.Release()
 
-	reg.Faults().Arm(faults.Rule{Match: faults.Match{Digest: d, Method: "GET"}, Action: faults.Action{Kind: faults.KindTruncate, AfterBytes: 1000}, Times: 1})
+	reg.Faults().Arm(faults.Rule{Match: route.Match{Digest: d, Method: "GET"}, Action: faults.Action{Kind: faults.KindTruncate, AfterBytes: 1000}, Times: 1})
 	resp, err := http.Get(u)
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +91,7 @@ func TestAuthenticatedPullRedirectedToForeignHost(t *testing.T) {
 	reg := start(t, registry.Options{})
 	img, _ := random.Image(3000, 1)
 	md := seedImage(t, reg, "token/comp", "v1", img)
-	reg.Faults().Arm(faults.Rule{Match: faults.Match{Repo: "token/comp", Kind: "blob", Method: "GET"}, Action: faults.Action{Kind: faults.KindRedirectForeign}})
+	reg.Faults().Arm(faults.Rule{Match: route.Match{Repo: "token/comp", Kind: route.KindBlob, Method: "GET"}, Action: faults.Action{Kind: faults.KindRedirectForeign}})
 
 	authorizer := docker.NewDockerAuthorizer(docker.WithAuthCreds(func(string) (string, string, error) {
 		return auth.FixtureUser, auth.FixturePassword, nil
@@ -117,15 +118,15 @@ func TestAuthenticatedPullRedirectedToForeignHost(t *testing.T) {
 	fetchAll(t, ctx, f, m.Layers[0])
 
 	j := reg.Journal()
-	if !j.SawSecret(registry.ListenerPlain, auth.FixturePassword) {
+	if !j.SawSecret(route.ListenerPlain, auth.FixturePassword) {
 		t.Errorf("the token service never saw the password:\n%s", j.Transcript(j.Entries()))
 	}
-	if j.SawSecret(registry.ListenerForeign, auth.FixturePassword) {
+	if j.SawSecret(route.ListenerForeign, auth.FixturePassword) {
 		t.Error("the foreign host saw the password")
 	}
 	foreign := 0
 	for _, e := range j.Entries() {
-		if e.Listener != registry.ListenerForeign {
+		if e.Listener != route.ListenerForeign {
 			continue
 		}
 		foreign++

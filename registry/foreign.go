@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/criimage/criimage/registry/api"
+	"github.com/criimage/criimage/registry/errcode"
 	"github.com/criimage/criimage/registry/faults"
 	"github.com/criimage/criimage/registry/store"
 )
@@ -23,6 +24,6 @@ func newForeignHandler(st *store.Store) http.Handler {
 		}
 		realm := "http://" + r.Host + faults.ChallengePath + "token"
 		w.Header().Set("WWW-Authenticate", fmt.Sprintf("Bearer realm=%q,service=%q", realm, "foreign.criimage.test"))
-		api.WriteError(w, r, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required by the foreign host", nil)
+		errcode.Write(w, r, http.StatusUnauthorized, errcode.Unauthorized, "authentication required by the foreign host", nil)
 	})
 }

@@ -12,6 +12,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/criimage/criimage/registry"
+	"github.com/criimage/criimage/registry/route"
 )
 
 // Blob GETs in cdn/… redirect (307) to the foreign host, which serves them from the same store
@@ -47,12 +48,12 @@ func TestCDNRedirectToForeignHost(t *testing.T) {
 			continue
 		}
 		switch e.Listener {
-		case registry.ListenerPlain:
+		case route.ListenerPlain:
 			if e.Status == http.StatusTemporaryRedirect {
 				redirect = &i
 			}
-		case registry.ListenerForeign:
-			if e.Status == 200 && e.Kind == "foreign" && e.BytesSent == layer.Size && !e.Aborted {
+		case route.ListenerForeign:
+			if e.Status == 200 && e.Kind == route.KindForeign && e.BytesSent == layer.Size && !e.Aborted {
 				foreign = &i
 			}
 		}
@@ -83,10 +84,10 @@ func TestForeignChallengeRecordsCredentials(t *testing.T) {
 	if got := resp.Header.Get("WWW-Authenticate"); !strings.HasPrefix(got, want) {
 		t.Errorf("WWW-Authenticate %q, want prefix %q", got, want)
 	}
-	if !reg.Journal().SawSecret(registry.ListenerForeign, "leaked-token") {
+	if !reg.Journal().SawSecret(route.ListenerForeign, "leaked-token") {
 		t.Error("foreign host did not record the bearer token")
 	}
-	if reg.Journal().SawSecret(registry.ListenerPlain, "leaked-token") {
+	if reg.Journal().SawSecret(route.ListenerPlain, "leaked-token") {
 		t.Error("plain listener recorded a token it never saw")
 	}
 }

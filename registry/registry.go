@@ -28,18 +28,9 @@ import (
 	"github.com/criimage/criimage/registry/faults"
 	"github.com/criimage/criimage/registry/gates"
 	"github.com/criimage/criimage/registry/journal"
+	"github.com/criimage/criimage/registry/route"
 	"github.com/criimage/criimage/registry/store"
 	"github.com/criimage/criimage/registry/tlsca"
-)
-
-// Listener names, as recorded in the journal and matched by faults and gates.
-const (
-	ListenerPlain   = "plain"
-	ListenerTLS     = "tls"
-	ListenerForeign = "foreign"
-	// ListenerOtherPort is the foreign host's recorder on the plain listener's IP, another port:
-	// a redirect there changes only the port (net/http keeps an Authorization header across it).
-	ListenerOtherPort = "other-port"
 )
 
 // DefaultTLSHostName is the DNS name in the TLS listener's certificate.
@@ -152,30 +143,30 @@ func Start(ctx context.Context, opts Options) (*Registry, error) {
 	}
 
 	var lc net.ListenConfig
-	listen := func(name, addr string) (net.Listener, error) {
+	listen := func(name route.Listener, addr string) (net.Listener, error) {
 		ln, err := lc.Listen(ctx, "tcp", addr)
 		if err != nil {
 			return nil, fmt.Errorf("registry: %s listener on %s: %w", name, addr, err)
 		}
 		return ln, nil
 	}
-	plainLn, err := listen(ListenerPlain, plainAddr)
+	plainLn, err := listen(route.ListenerPlain, plainAddr)
 	if err != nil {
 		return nil, err
 	}
-	tlsLn, err := listen(ListenerTLS, tlsAddr)
+	tlsLn, err := listen(route.ListenerTLS, tlsAddr)
 	if err != nil {
 		_ = plainLn.Close()
 		return nil, err
 	}
-	foreignLn, err := listen(ListenerForeign, foreignAddr)
+	foreignLn, err := listen(route.ListenerForeign, foreignAddr)
 	if err != nil {
 		_ = plainLn.Close()
 		_ = tlsLn.Close()
 		return nil, err
 	}
 	plainIP, _, _ := net.SplitHostPort(plainLn.Addr().String())
-	otherLn, err := listen(ListenerOtherPort, orDefault(opts.OtherPortAddr, net.JoinHostPort(plainIP, "0")))
+	otherLn, err := listen(route.ListenerOtherPort, orDefault(opts.OtherPortAddr, net.JoinHostPort(plainIP, "0")))
 	if err != nil {
 		_ = plainLn.Close()
 		_ = tlsLn.Close()
@@ -189,12 +180,12 @@ func Start(ctx context.Context, opts Options) (*Registry, error) {
 	foreignHandler := newForeignHandler(r.store)
 
 	authed := r.auth.Middleware(apiHandler)
-	r.plain = r.serve(ListenerPlain, plainLn, r.compose(ListenerPlain, authed), nil)
+	r.plain = r.serve(route.ListenerPlain, plainLn, r.compose(route.ListenerPlain, authed), nil)
 	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	r.tls = r.serve(ListenerTLS, tls.NewListener(tlsLn, tlsConf), r.compose(ListenerTLS, authed), tlsConf)
+	r.tls = r.serve(route.ListenerTLS, tls.NewListener(tlsLn, tlsConf), r.compose(route.ListenerTLS, authed), tlsConf)
 	// The foreign host has no auth: it is somebody else's server.
-	r.foreign = r.serve(ListenerForeign, foreignLn, r.compose(ListenerForeign, foreignHandler), nil)
-	r.otherPort = r.serve(ListenerOtherPort, otherLn, r.compose(ListenerOtherPort, foreignHandler), nil)
+	r.foreign = r.serve(route.ListenerForeign, foreignLn, r.compose(route.ListenerForeign, foreignHandler), nil)
+	r.otherPort = r.serve(route.ListenerOtherPort, otherLn, r.compose(route.ListenerOtherPort, foreignHandler), nil)
 	ok = true
 	logger.Info("fixture registry started", "plain", r.PlainHost(), "tls", r.TLSAddr(), "foreign", r.ForeignURL(), "other-port", r.OtherPortURL())
 	return r, nil
@@ -202,13 +193,13 @@ func Start(ctx context.Context, opts Options) (*Registry, error) {
 
 // compose wraps h (the API behind auth, or the foreign host) in, outermost first,
 // journal → gates → faults.
-func (r *Registry) compose(listener string, h http.Handler) http.Handler {
+func (r *Registry) compose(listener route.Listener, h http.Handler) http.Handler {
 	h = r.faults.Middleware(listener, h)
 	h = r.gates.Middleware(listener, h)
 	return r.journal.Middleware(listener, h)
 }
 
-func (r *Registry) serve(name string, ln net.Listener, h http.Handler, tlsConf *tls.Config) *server {
+func (r *Registry) serve(name route.Listener, ln net.Listener, h http.Handler, tlsConf *tls.Config) *server {
 	s := &server{
 		srv: &http.Server{
 			Handler:           h,
@@ -234,7 +225,7 @@ func (r *Registry) serve(name string, ln net.Listener, h http.Handler, tlsConf *
 // slogWriter forwards net/http's server log lines to slog.
 type slogWriter struct {
 	log  *slog.Logger
-	name string
+	name route.Listener
 }
 
 func (w slogWriter) Write(p []byte) (int, error) {

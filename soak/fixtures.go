@@ -12,6 +12,7 @@ import (
 	"github.com/criimage/criimage/registry"
 	"github.com/criimage/criimage/registry/auth"
 	"github.com/criimage/criimage/registry/faults"
+	"github.com/criimage/criimage/registry/route"
 )
 
 // image is one reference the storm pulls, with what a pull of it must do.
@@ -90,13 +91,13 @@ func newFixtures(ctx context.Context) (*fixtures, error) {
 		if err := add(&fx.faulted, reg, imgfixtures.Unique(fmt.Sprintf("soak-fault-%d", i), 1, 64<<10), repo, nil, "pull-faulted", true); err != nil {
 			return nil, fx.closeWith(err)
 		}
-		reg.Faults().Arm(faults.Rule{Match: faults.Match{Method: http.MethodGet, Repo: repo, Kind: "blob"}, Action: act})
+		reg.Faults().Arm(faults.Rule{Match: route.Match{Method: http.MethodGet, Repo: repo, Kind: route.KindBlob}, Action: act})
 	}
 	// The bait registry's token service sends every request elsewhere: POST (password form) to
 	// its foreign host, GET (Basic) to the recorder on its own IP and another port.
-	bait.Faults().Arm(faults.Rule{Match: faults.Match{Kind: "token", Method: http.MethodPost},
+	bait.Faults().Arm(faults.Rule{Match: route.Match{Kind: route.KindToken, Method: http.MethodPost},
 		Action: faults.Action{Kind: faults.KindRedirectAway, Status: http.StatusTemporaryRedirect}})
-	bait.Faults().Arm(faults.Rule{Match: faults.Match{Kind: "token", Method: http.MethodGet},
+	bait.Faults().Arm(faults.Rule{Match: route.Match{Kind: route.KindToken, Method: http.MethodGet},
 		Action: faults.Action{Kind: faults.KindRedirectAway, Status: http.StatusPermanentRedirect, Location: bait.OtherPortURL()}})
 	for i, ns := range []string{"token", "token-get"} {
 		if err := add(&fx.baits, bait, imgfixtures.Unique(fmt.Sprintf("soak-bait-%d", i), 1, 1024), fmt.Sprintf("%s/soak-bait-%d", ns, i), userPass(), "pull-bait", false); err != nil {
@@ -131,7 +132,7 @@ func (fx *fixtures) credentialHits() map[string]int {
 		secrets := map[string]bool{j.Fingerprint(auth.FixturePassword): true, j.Fingerprint(basic): true,
 			j.Fingerprint(base64.StdEncoding.EncodeToString([]byte(basic))): true}
 		for _, e := range j.Entries() {
-			if e.Listener == registry.ListenerPlain {
+			if e.Listener == route.ListenerPlain {
 				continue
 			}
 			carried := e.AuthScheme != ""
@@ -139,7 +140,7 @@ func (fx *fixtures) credentialHits() map[string]int {
 				carried = carried || secrets[s]
 			}
 			if carried {
-				hits[name+" "+e.Listener]++
+				hits[name+" "+string(e.Listener)]++
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,9 +14,9 @@ import (
 	"google.golang.org/grpc/status"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/criimage/criimage/registry"
 	regauth "github.com/criimage/criimage/registry/auth"
 	"github.com/criimage/criimage/registry/faults"
+	"github.com/criimage/criimage/registry/route"
 )
 
 const (
@@ -40,14 +41,14 @@ func secretsOf(a *runtime.AuthConfig) []string {
 }
 
 // assertNoSecret fails if err or any listener other than allowed saw a secret of a.
-func (e *env) assertNoSecret(err error, a *runtime.AuthConfig, allowed ...string) {
+func (e *env) assertNoSecret(err error, a *runtime.AuthConfig, allowed ...route.Listener) {
 	e.t.Helper()
 	for _, s := range secretsOf(a) {
 		if err != nil && strings.Contains(err.Error(), s) {
 			e.t.Errorf("error %q contains a secret", err)
 		}
-		for _, l := range []string{registry.ListenerPlain, registry.ListenerTLS, registry.ListenerForeign, registry.ListenerOtherPort} {
-			if !contains(allowed, l) && e.reg.Journal().SawSecret(l, s) {
+		for _, l := range []route.Listener{route.ListenerPlain, route.ListenerTLS, route.ListenerForeign, route.ListenerOtherPort} {
+			if !slices.Contains(allowed, l) && e.reg.Journal().SawSecret(l, s) {
 				e.t.Errorf("listener %s received a secret:\n%s", l, e.reg.Journal().Transcript(e.reg.Journal().Entries()))
 			}
 		}
@@ -96,7 +97,7 @@ func TestPullAuthVariants(t *testing.T) {
 				t.Fatalf("Pull: %v", err)
 			}
 			_ = res.Done(e.ctx)
-			e.assertNoSecret(nil, tc.auth, registry.ListenerPlain)
+			e.assertNoSecret(nil, tc.auth, route.ListenerPlain)
 		})
 	}
 }
@@ -131,7 +132,7 @@ func TestPullTokenRedirectKeepsCredentials(t *testing.T) {
 			{"another port", e.reg.OtherPortURL(), http.StatusPermanentRedirect},
 		} {
 			t.Run(tc.name+" to "+to.name, func(t *testing.T) {
-				id := e.reg.Faults().Arm(faults.Rule{Match: faults.Match{Kind: "token", Method: tc.method},
+				id := e.reg.Faults().Arm(faults.Rule{Match: route.Match{Kind: route.KindToken, Method: tc.method},
 					Action: faults.Action{Kind: faults.KindRedirectAway, Status: to.status, Location: to.url}})
 				defer e.reg.Faults().Clear(id)
 				before := e.reg.Journal().Last()
@@ -142,9 +143,9 @@ func TestPullTokenRedirectKeepsCredentials(t *testing.T) {
 				if e.reg.Faults().Used(id) == 0 {
 					t.Fatalf("no token request was redirected:\n%s", e.reg.Journal().Transcript(e.reg.Journal().Since(before)))
 				}
-				e.assertNoSecret(err, tc.auth, registry.ListenerPlain)
+				e.assertNoSecret(err, tc.auth, route.ListenerPlain)
 				for _, en := range e.reg.Journal().Since(before) {
-					if en.Listener != registry.ListenerPlain && en.AuthScheme != "" {
+					if en.Listener != route.ListenerPlain && en.AuthScheme != "" {
 						t.Errorf("%s got an Authorization header: %s %s", en.Listener, en.Method, en.Path)
 					}
 				}
@@ -218,7 +219,7 @@ func TestPullAuthFailures(t *testing.T) {
 			if tc.auth == nil {
 				return
 			}
-			e.assertNoSecret(err, tc.auth, registry.ListenerPlain)
+			e.assertNoSecret(err, tc.auth, route.ListenerPlain)
 			if tc.auth.ServerAddress != "" || tc.code == codes.InvalidArgument {
 				// Scoped away (or refused): the registry saw no credential at all.
 				for _, s := range secretsOf(tc.auth) {
@@ -253,7 +254,7 @@ func TestCredentialsStayHome(t *testing.T) {
 		img := buildImage(t, true, linuxAMD64, map[string]string{"cdn": "1"})
 		e.push("basic/cdn", "v1", img)
 		id := e.reg.Faults().Arm(faults.Rule{
-			Match:  faults.Match{Listener: registry.ListenerPlain, Method: "GET", Repo: "basic/cdn", Kind: "blob"},
+			Match:  route.Match{Listener: route.ListenerPlain, Method: "GET", Repo: "basic/cdn", Kind: route.KindBlob},
 			Action: faults.Action{Kind: faults.KindRedirectForeign},
 		})
 		defer e.reg.Faults().Clear(id)
@@ -265,14 +266,14 @@ func TestCredentialsStayHome(t *testing.T) {
 		if e.reg.Journal().BlobGets("", img.layers[0]) == 0 {
 			t.Fatal("the redirect was not followed")
 		}
-		e.assertNoSecret(nil, creds, registry.ListenerPlain)
+		e.assertNoSecret(nil, creds, route.ListenerPlain)
 	})
 
 	t.Run("redirect target challenges", func(t *testing.T) {
 		img := buildImage(t, true, linuxAMD64, map[string]string{"cdn": "2"})
 		e.push("token/cdn", "v1", img)
 		id := e.reg.Faults().Arm(faults.Rule{
-			Match:  faults.Match{Listener: registry.ListenerPlain, Method: "GET", Repo: "token/cdn", Kind: "blob"},
+			Match:  route.Match{Listener: route.ListenerPlain, Method: "GET", Repo: "token/cdn", Kind: route.KindBlob},
 			Action: faults.Action{Kind: faults.KindRedirectChallenge},
 		})
 		defer e.reg.Faults().Clear(id)
@@ -280,7 +281,7 @@ func TestCredentialsStayHome(t *testing.T) {
 		if err == nil {
 			t.Fatal("Pull succeeded against a host that always answers 401")
 		}
-		e.assertNoSecret(err, creds, registry.ListenerPlain)
+		e.assertNoSecret(err, creds, route.ListenerPlain)
 	})
 
 	t.Run("foreign layer URL", func(t *testing.T) {
@@ -291,7 +292,7 @@ func TestCredentialsStayHome(t *testing.T) {
 		if err == nil {
 			t.Fatal("Pull succeeded although the foreign URL answers 401")
 		}
-		e.assertNoSecret(err, creds, registry.ListenerPlain)
+		e.assertNoSecret(err, creds, route.ListenerPlain)
 		if !strings.Contains(err.Error(), foreign) {
 			t.Errorf("error %q does not name the foreign host", err)
 		}
@@ -302,7 +303,7 @@ func TestCredentialsStayHome(t *testing.T) {
 		e.push("token/realm", "v1", img)
 		realm := e.reg.ForeignURL() + faults.ChallengePath + "token"
 		id := e.reg.Faults().Arm(faults.Rule{
-			Match: faults.Match{Listener: registry.ListenerPlain, Repo: "token/realm", Kind: "manifest"},
+			Match: route.Match{Listener: route.ListenerPlain, Repo: "token/realm", Kind: route.KindManifest},
 			Action: faults.Action{Kind: faults.KindStatus, Status: http.StatusUnauthorized,
 				Header: http.Header{"Www-Authenticate": {fmt.Sprintf(`Bearer realm=%q,service="x",scope="repository:token/realm:pull"`, realm)}}},
 		})
@@ -311,7 +312,7 @@ func TestCredentialsStayHome(t *testing.T) {
 		if err == nil {
 			t.Fatal("Pull succeeded")
 		}
-		e.assertNoSecret(err, creds, registry.ListenerPlain)
+		e.assertNoSecret(err, creds, route.ListenerPlain)
 	})
 }
 

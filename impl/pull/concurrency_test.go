@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/criimage/criimage/registry/faults"
+	"github.com/criimage/criimage/registry/route"
 )
 
 // joinSignal makes p report every join; the returned channel yields the waiter counts.
@@ -48,7 +49,7 @@ func TestConcurrentPullsShareOneDownload(t *testing.T) {
 	ref := e.ref(e.reg.PlainHost() + "/anon/dedup:v1")
 	joined := joinSignal(e.p)
 
-	gate := e.reg.Gates().Arm(faults.Match{Method: "GET", Repo: "anon/dedup", Kind: "blob"})
+	gate := e.reg.Gates().Arm(route.Match{Method: "GET", Repo: "anon/dedup", Kind: route.KindBlob})
 	const n = 4
 	var wg sync.WaitGroup
 	results := make([]Result, n)
@@ -102,7 +103,7 @@ func TestCancelOneCallerKeepsTheOthers(t *testing.T) {
 	e.push("anon/cancel", "v1", img)
 	ref := e.ref(e.reg.PlainHost() + "/anon/cancel:v1")
 	joined := joinSignal(e.p)
-	gate := e.reg.Gates().Arm(faults.Match{Method: "GET", Repo: "anon/cancel", Kind: "blob"})
+	gate := e.reg.Gates().Arm(route.Match{Method: "GET", Repo: "anon/cancel", Kind: route.KindBlob})
 
 	actx, cancelA := context.WithCancel(e.ctx)
 	aErr := make(chan error, 1)
@@ -147,7 +148,7 @@ func TestLastCallerGoneCancelsTheDownload(t *testing.T) {
 	e.push("anon/gone", "v1", img)
 	ref := e.ref(e.reg.PlainHost() + "/anon/gone:v1")
 	finished := finishSignal(e.p)
-	gate := e.reg.Gates().Arm(faults.Match{Method: "GET", Repo: "anon/gone", Kind: "blob", Digest: img.layers[1]})
+	gate := e.reg.Gates().Arm(route.Match{Method: "GET", Repo: "anon/gone", Kind: route.KindBlob, Digest: img.layers[1]})
 
 	ctx, cancel := context.WithCancel(e.ctx)
 	errc := make(chan error, 1)
@@ -191,7 +192,7 @@ func TestProgressTimeout(t *testing.T) {
 	img := buildImage(t, true, linuxAMD64, map[string]string{"a": strings.Repeat("x", 4096)})
 	e.push("anon/stall", "v1", img)
 	e.reg.Faults().Arm(faults.Rule{
-		Match:  faults.Match{Method: "GET", Repo: "anon/stall", Digest: img.layers[0]},
+		Match:  route.Match{Method: "GET", Repo: "anon/stall", Digest: img.layers[0]},
 		Action: faults.Action{Kind: faults.KindStall, AfterBytes: 10},
 	})
 	start := time.Now()
@@ -214,7 +215,7 @@ func TestSlowButSteadyPullIsNotCancelled(t *testing.T) {
 	// ~20 writes 20ms apart: the transfer takes longer than the timeout, but never stalls.
 	size := len(img.blobs[img.layers[0]])
 	e.reg.Faults().Arm(faults.Rule{
-		Match:  faults.Match{Method: "GET", Repo: "anon/drip", Digest: img.layers[0]},
+		Match:  route.Match{Method: "GET", Repo: "anon/drip", Digest: img.layers[0]},
 		Action: faults.Action{Kind: faults.KindDrip, DripBytes: size/20 + 1, DripEvery: 20 * time.Millisecond},
 	})
 	res, err := e.p.Pull(e.ctx, Request{Ref: e.ref(e.reg.PlainHost() + "/anon/drip:v1")})
@@ -230,7 +231,7 @@ func TestNoProgressTimeoutStillCompletes(t *testing.T) {
 	img := buildImage(t, true, linuxAMD64, map[string]string{"a": "zero"})
 	e.push("anon/zero", "v1", img)
 	e.reg.Faults().Arm(faults.Rule{
-		Match:  faults.Match{Method: "GET", Repo: "anon/zero", Digest: img.layers[0]},
+		Match:  route.Match{Method: "GET", Repo: "anon/zero", Digest: img.layers[0]},
 		Action: faults.Action{Kind: faults.KindDrip, DripBytes: 64, DripEvery: 5 * time.Millisecond},
 	})
 	res, err := e.p.Pull(e.ctx, Request{Ref: e.ref(e.reg.PlainHost() + "/anon/zero:v1")})

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/criimage/criimage/registry/faults"
+	"github.com/criimage/criimage/registry/route"
 )
 
 // rebuild replaces the config of ti (after edit) and re-marshals the manifest.
@@ -65,7 +66,7 @@ func TestUnpackFailureLeavesNothing(t *testing.T) {
 	corrupt := buildImage(t, true, linuxAMD64, map[string]string{"d": "4"})
 	e.push("anon/corrupt", "v1", corrupt)
 	e.reg.Faults().Arm(faults.Rule{
-		Match:  faults.Match{Method: "GET", Repo: "anon/corrupt", Digest: corrupt.layers[0]},
+		Match:  route.Match{Method: "GET", Repo: "anon/corrupt", Digest: corrupt.layers[0]},
 		Action: faults.Action{Kind: faults.KindCorrupt, AfterBytes: 20},
 	})
 
@@ -105,7 +106,7 @@ func testRetryAfterCorruption(t *testing.T, noGC bool) {
 	e.push("anon/retry", "v1", img)
 	e.push("anon/other", "v1", img)
 	e.reg.Faults().Arm(faults.Rule{
-		Match:  faults.Match{Method: "GET", Repo: "anon/retry", Digest: img.layers[0]},
+		Match:  route.Match{Method: "GET", Repo: "anon/retry", Digest: img.layers[0]},
 		Action: faults.Action{Kind: faults.KindCorrupt, AfterBytes: 64},
 		Times:  1,
 	})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/criimage/criimage/registry"
 	"github.com/criimage/criimage/registry/faults"
+	"github.com/criimage/criimage/registry/route"
 )
 
 // writeHosts writes root/<dir>/hosts.toml (and ca.crt when ca is set).
@@ -52,7 +53,7 @@ func TestHostsTLSWithCA(t *testing.T) {
 		t.Fatal("the layer did not come over the TLS listener")
 	}
 	for _, en := range e.reg.Journal().Entries() {
-		if en.Listener != registry.ListenerTLS {
+		if en.Listener != route.ListenerTLS {
 			t.Errorf("request on %s: %s %s", en.Listener, en.Method, en.Path)
 		}
 	}
@@ -60,7 +61,7 @@ func TestHostsTLSWithCA(t *testing.T) {
 	t.Run("realm on another port over http", func(t *testing.T) {
 		e.push("token/tls2", "v1", img)
 		id := e.reg.Faults().Arm(faults.Rule{
-			Match: faults.Match{Listener: registry.ListenerTLS, Repo: "token/tls2", Kind: "manifest"},
+			Match: route.Match{Listener: route.ListenerTLS, Repo: "token/tls2", Kind: route.KindManifest},
 			Action: faults.Action{Kind: faults.KindStatus, Status: http.StatusUnauthorized,
 				Header: http.Header{"Www-Authenticate": {fmt.Sprintf(`Bearer realm=%q,service="criimage-registry"`, "http://"+e.reg.PlainHost()+"/token")}}},
 		})

@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/criimage/criimage/registry/errcode"
 	"github.com/criimage/criimage/registry/route"
 	"github.com/criimage/criimage/registry/store"
 	"github.com/opencontainers/go-digest"
@@ -75,12 +76,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func methodNotAllowed(w http.ResponseWriter, r *http.Request, allow ...string) *apiError {
 	w.Header().Set("Allow", strings.Join(allow, ", "))
-	return newErr(http.StatusMethodNotAllowed, codeUnsupported, fmt.Sprintf("method %s not allowed on %s", r.Method, r.URL.Path))
+	return newErr(http.StatusMethodNotAllowed, errcode.Unsupported, fmt.Sprintf("method %s not allowed on %s", r.Method, r.URL.Path))
 }
 
 func (h *handler) serve(w http.ResponseWriter, r *http.Request, rt route.Route) *apiError {
 	if !rt.ValidName {
-		return newErr(http.StatusBadRequest, codeNameInvalid, fmt.Sprintf("invalid repository name %q", rt.Repo))
+		return newErr(http.StatusBadRequest, errcode.NameInvalid, fmt.Sprintf("invalid repository name %q", rt.Repo))
 	}
 	switch rt.Kind {
 	case route.KindPing:
@@ -111,13 +112,13 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, rt route.Route) 
 		}
 		return h.referrers(w, r, rt)
 	}
-	return newErr(http.StatusNotFound, codeUnsupported, fmt.Sprintf("no distribution API at %s", r.URL.Path))
+	return newErr(http.StatusNotFound, errcode.Unsupported, fmt.Sprintf("no distribution API at %s", r.URL.Path))
 }
 
 func writeJSON(w http.ResponseWriter, r *http.Request, status int, contentType string, v any) {
 	body, err := json.Marshal(v)
 	if err != nil {
-		WriteError(w, r, http.StatusInternalServerError, codeUnknown, "encoding response: "+err.Error(), nil)
+		errcode.Write(w, r, http.StatusInternalServerError, errcode.Unknown, "encoding response: "+err.Error(), nil)
 		return
 	}
 	w.Header().Set("Content-Type", contentType)
@@ -132,7 +133,7 @@ func writeJSON(w http.ResponseWriter, r *http.Request, status int, contentType s
 func parseDigest(s, what string) (digest.Digest, *apiError) {
 	d, err := digest.Parse(s)
 	if err != nil {
-		return "", newErr(http.StatusBadRequest, codeDigestInvalid, fmt.Sprintf("invalid %s digest %q: %v", what, s, err))
+		return "", newErr(http.StatusBadRequest, errcode.DigestInvalid, fmt.Sprintf("invalid %s digest %q: %v", what, s, err))
 	}
 	return d, nil
 }
@@ -140,14 +141,14 @@ func parseDigest(s, what string) (digest.Digest, *apiError) {
 // readBody reads at most limit bytes of the request body.
 func readBody(r *http.Request, limit int64, what string) ([]byte, *apiError) {
 	if r.ContentLength > limit {
-		return nil, newErr(http.StatusRequestEntityTooLarge, codeSizeInvalid, fmt.Sprintf("%s of %d bytes exceeds the limit of %d", what, r.ContentLength, limit))
+		return nil, newErr(http.StatusRequestEntityTooLarge, errcode.SizeInvalid, fmt.Sprintf("%s of %d bytes exceeds the limit of %d", what, r.ContentLength, limit))
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
-		return nil, newErr(http.StatusBadRequest, codeBlobUploadInvalid, fmt.Sprintf("reading %s: %v", what, err))
+		return nil, newErr(http.StatusBadRequest, errcode.BlobUploadInvalid, fmt.Sprintf("reading %s: %v", what, err))
 	}
 	if int64(len(b)) > limit {
-		return nil, newErr(http.StatusRequestEntityTooLarge, codeSizeInvalid, fmt.Sprintf("%s exceeds the limit of %d bytes", what, limit))
+		return nil, newErr(http.StatusRequestEntityTooLarge, errcode.SizeInvalid, fmt.Sprintf("%s exceeds the limit of %d bytes", what, limit))
 	}
 	return b, nil
 }
@@ -178,7 +179,7 @@ func (h *handler) manifest(w http.ResponseWriter, r *http.Request, rt route.Rout
 		}
 		dgst = d
 	} else if !store.ValidTag(ref) {
-		return newErr(http.StatusBadRequest, codeTagInvalid, fmt.Sprintf("invalid tag %q", ref))
+		return newErr(http.StatusBadRequest, errcode.TagInvalid, fmt.Sprintf("invalid tag %q", ref))
 	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
@@ -207,9 +208,9 @@ func (h *handler) getManifest(w http.ResponseWriter, r *http.Request, repo, ref 
 	acc := accepts(r)
 	switch {
 	case m.MediaType == store.MediaTypeOCIManifest && !acc[store.MediaTypeOCIManifest]:
-		return newErr(http.StatusNotFound, codeManifestUnknown, "OCI manifest found, but accept header does not support OCI manifests")
+		return newErr(http.StatusNotFound, errcode.ManifestUnknown, "OCI manifest found, but accept header does not support OCI manifests")
 	case m.MediaType == store.MediaTypeOCIIndex && !acc[store.MediaTypeOCIIndex]:
-		return newErr(http.StatusNotFound, codeManifestUnknown, "OCI index found, but accept header does not support OCI indexes")
+		return newErr(http.StatusNotFound, errcode.ManifestUnknown, "OCI index found, but accept header does not support OCI indexes")
 	case dgst == "" && m.MediaType == store.MediaTypeManifestList && !acc[store.MediaTypeManifestList]:
 		// distribution: an old client asking by tag gets the linux/amd64 image.
 		child, aerr := h.defaultPlatformChild(repo, m)
@@ -217,7 +218,7 @@ func (h *handler) getManifest(w http.ResponseWriter, r *http.Request, repo, ref 
 			return aerr
 		}
 		if child.MediaType == store.MediaTypeSchema2 && !acc[store.MediaTypeSchema2] {
-			return newErr(http.StatusBadRequest, codeManifestInvalid, "Schema 2 manifest not supported by client")
+			return newErr(http.StatusBadRequest, errcode.ManifestInvalid, "Schema 2 manifest not supported by client")
 		}
 		m = child
 	}
@@ -240,7 +241,7 @@ func (h *handler) getManifest(w http.ResponseWriter, r *http.Request, repo, ref 
 func (h *handler) defaultPlatformChild(repo string, list store.Manifest) (store.Manifest, *apiError) {
 	var idx ocispec.Index
 	if err := json.Unmarshal(list.Raw, &idx); err != nil {
-		return store.Manifest{}, newErr(http.StatusNotFound, codeManifestUnknown, "manifest list is not valid JSON and the client does not accept lists")
+		return store.Manifest{}, newErr(http.StatusNotFound, errcode.ManifestUnknown, "manifest list is not valid JSON and the client does not accept lists")
 	}
 	for _, c := range idx.Manifests {
 		if c.Platform != nil && c.Platform.OS == "linux" && c.Platform.Architecture == "amd64" {
@@ -251,7 +252,7 @@ func (h *handler) defaultPlatformChild(repo string, list store.Manifest) (store.
 			return m, nil
 		}
 	}
-	return store.Manifest{}, newErr(http.StatusNotFound, codeManifestUnknown, "manifest list has no linux/amd64 image and the client does not accept lists")
+	return store.Manifest{}, newErr(http.StatusNotFound, errcode.ManifestUnknown, "manifest list has no linux/amd64 image and the client does not accept lists")
 }
 
 func etagMatch(r *http.Request, etag string) bool {
@@ -272,8 +273,8 @@ var putManifestTypes = map[string]bool{
 func (h *handler) putManifest(w http.ResponseWriter, r *http.Request, repo, ref string, dgst digest.Digest) *apiError {
 	raw, aerr := readBody(r, MaxManifestSize, "manifest")
 	if aerr != nil {
-		if aerr.Code == codeBlobUploadInvalid {
-			aerr.Code = codeManifestInvalid
+		if aerr.Code == errcode.BlobUploadInvalid {
+			aerr.Code = errcode.ManifestInvalid
 		}
 		return aerr
 	}
@@ -281,18 +282,18 @@ func (h *handler) putManifest(w http.ResponseWriter, r *http.Request, repo, ref 
 	if mt != "" {
 		parsed, _, err := mime.ParseMediaType(mt)
 		if err != nil {
-			return newErr(http.StatusBadRequest, codeManifestInvalid, fmt.Sprintf("invalid Content-Type %q: %v", mt, err))
+			return newErr(http.StatusBadRequest, errcode.ManifestInvalid, fmt.Sprintf("invalid Content-Type %q: %v", mt, err))
 		}
 		mt = parsed
 	}
 	if mt != "" && !putManifestTypes[mt] {
-		return newErr(http.StatusBadRequest, codeManifestInvalid, fmt.Sprintf("unsupported manifest media type %q", mt))
+		return newErr(http.StatusBadRequest, errcode.ManifestInvalid, fmt.Sprintf("unsupported manifest media type %q", mt))
 	}
 	var p struct {
 		MediaType string `json:"mediaType"`
 	}
 	if err := json.Unmarshal(raw, &p); err != nil {
-		return newErr(http.StatusBadRequest, codeManifestInvalid, fmt.Sprintf("manifest is not valid JSON: %v", err))
+		return newErr(http.StatusBadRequest, errcode.ManifestInvalid, fmt.Sprintf("manifest is not valid JSON: %v", err))
 	}
 	if mt == "" {
 		detected, err := store.DetectMediaType(raw)
@@ -300,12 +301,12 @@ func (h *handler) putManifest(w http.ResponseWriter, r *http.Request, repo, ref 
 			return fromStore(err)
 		}
 		if !putManifestTypes[detected] {
-			return newErr(http.StatusBadRequest, codeManifestInvalid, fmt.Sprintf("unsupported manifest media type %q", detected))
+			return newErr(http.StatusBadRequest, errcode.ManifestInvalid, fmt.Sprintf("unsupported manifest media type %q", detected))
 		}
 		mt = detected
 	}
 	if p.MediaType != "" && p.MediaType != mt {
-		return newErr(http.StatusBadRequest, codeManifestInvalid, fmt.Sprintf("manifest mediaType %q does not match Content-Type %q", p.MediaType, mt))
+		return newErr(http.StatusBadRequest, errcode.ManifestInvalid, fmt.Sprintf("manifest mediaType %q does not match Content-Type %q", p.MediaType, mt))
 	}
 	refs, err := store.ParseReferences(mt, raw)
 	if err != nil {
@@ -313,18 +314,18 @@ func (h *handler) putManifest(w http.ResponseWriter, r *http.Request, repo, ref 
 	}
 	for _, b := range refs.Blobs {
 		if b.Validate() != nil {
-			return newErr(http.StatusBadRequest, codeDigestInvalid, fmt.Sprintf("manifest references invalid digest %q", string(b)))
+			return newErr(http.StatusBadRequest, errcode.DigestInvalid, fmt.Sprintf("manifest references invalid digest %q", string(b)))
 		}
 		if _, ok := h.st.Blob(repo, b); !ok {
-			return &apiError{Status: http.StatusBadRequest, Code: codeManifestBlobUnknown, Message: fmt.Sprintf("blob %s unknown to %s", b, repo), Detail: map[string]string{"digest": b.String()}}
+			return &apiError{Status: http.StatusBadRequest, Code: errcode.ManifestBlobUnknown, Message: fmt.Sprintf("blob %s unknown to %s", b, repo), Detail: map[string]string{"digest": b.String()}}
 		}
 	}
 	for _, c := range refs.Manifests {
 		if c.Validate() != nil {
-			return newErr(http.StatusBadRequest, codeDigestInvalid, fmt.Sprintf("index references invalid digest %q", string(c)))
+			return newErr(http.StatusBadRequest, errcode.DigestInvalid, fmt.Sprintf("index references invalid digest %q", string(c)))
 		}
 		if _, err := h.st.Manifest(repo, c.String()); err != nil {
-			return &apiError{Status: http.StatusBadRequest, Code: codeManifestBlobUnknown, Message: fmt.Sprintf("manifest %s unknown to %s", c, repo), Detail: map[string]string{"digest": c.String()}}
+			return &apiError{Status: http.StatusBadRequest, Code: errcode.ManifestBlobUnknown, Message: fmt.Sprintf("manifest %s unknown to %s", c, repo), Detail: map[string]string{"digest": c.String()}}
 		}
 	}
 	tag := ""
@@ -335,7 +336,7 @@ func (h *handler) putManifest(w http.ResponseWriter, r *http.Request, repo, ref 
 	extraTags := r.URL.Query()["tag"]
 	for _, t := range extraTags {
 		if !store.ValidTag(t) {
-			return newErr(http.StatusBadRequest, codeTagInvalid, fmt.Sprintf("invalid tag %q in tag parameter", t))
+			return newErr(http.StatusBadRequest, errcode.TagInvalid, fmt.Sprintf("invalid tag %q in tag parameter", t))
 		}
 	}
 	d, err := h.st.PutManifestAs(repo, tag, mt, raw, dgst)
@@ -369,7 +370,7 @@ func (h *handler) blob(w http.ResponseWriter, r *http.Request, rt route.Route) *
 	case http.MethodGet, http.MethodHead:
 		data, ok := h.st.Blob(rt.Repo, d)
 		if !ok {
-			return newErr(http.StatusNotFound, codeBlobUnknown, fmt.Sprintf("blob %s unknown to %s", d, rt.Repo))
+			return newErr(http.StatusNotFound, errcode.BlobUnknown, fmt.Sprintf("blob %s unknown to %s", d, rt.Repo))
 		}
 		if r.Method == http.MethodGet && rt.Namespace == CDNNamespace && h.foreign != nil {
 			w.Header().Set("Location", h.foreign()+"/blobs/"+d.String())
@@ -380,7 +381,7 @@ func (h *handler) blob(w http.ResponseWriter, r *http.Request, rt route.Route) *
 		return nil
 	case http.MethodDelete:
 		if !h.st.DeleteBlob(rt.Repo, d) {
-			return newErr(http.StatusNotFound, codeBlobUnknown, fmt.Sprintf("blob %s unknown to %s", d, rt.Repo))
+			return newErr(http.StatusNotFound, errcode.BlobUnknown, fmt.Sprintf("blob %s unknown to %s", d, rt.Repo))
 		}
 		w.WriteHeader(http.StatusAccepted)
 		return nil
@@ -449,7 +450,7 @@ func (w *rangeErrorWriter) WriteHeader(code int) {
 	}
 	w.swallow = true
 	w.Header().Del("X-Content-Type-Options")
-	WriteError(w.ResponseWriter, w.r, code, codeRangeInvalid,
+	errcode.Write(w.ResponseWriter, w.r, code, errcode.RangeInvalid,
 		fmt.Sprintf("range %q not satisfiable for blob of %s bytes", w.r.Header.Get("Range"), strings.TrimPrefix(w.Header().Get("Content-Range"), "bytes */")), nil)
 }
 
@@ -493,7 +494,7 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request, rt route.Route)
 	}
 	id := rt.Reference
 	if strings.Contains(id, "/") {
-		return newErr(http.StatusNotFound, codeBlobUploadUnknown, fmt.Sprintf("blob upload %q unknown", id))
+		return newErr(http.StatusNotFound, errcode.BlobUploadUnknown, fmt.Sprintf("blob upload %q unknown", id))
 	}
 	switch r.Method {
 	case http.MethodGet:
@@ -528,7 +529,7 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request, rt route.Route)
 		}
 		q := r.URL.Query().Get("digest")
 		if q == "" {
-			return newErr(http.StatusBadRequest, codeDigestInvalid, "upload completion needs a digest query parameter")
+			return newErr(http.StatusBadRequest, errcode.DigestInvalid, "upload completion needs a digest query parameter")
 		}
 		d, aerr := parseDigest(q, "upload")
 		if aerr != nil {
@@ -578,12 +579,12 @@ func chunkStart(r *http.Request) (int64, *apiError) {
 	}
 	m := contentRangeRe.FindStringSubmatch(cr)
 	if m == nil {
-		return 0, newErr(http.StatusRequestedRangeNotSatisfiable, codeRangeInvalid, fmt.Sprintf("invalid Content-Range %q (want start-end)", cr))
+		return 0, newErr(http.StatusRequestedRangeNotSatisfiable, errcode.RangeInvalid, fmt.Sprintf("invalid Content-Range %q (want start-end)", cr))
 	}
 	a, err1 := strconv.ParseInt(m[1], 10, 64)
 	b, err2 := strconv.ParseInt(m[2], 10, 64)
 	if err1 != nil || err2 != nil || b < a {
-		return 0, newErr(http.StatusRequestedRangeNotSatisfiable, codeRangeInvalid, fmt.Sprintf("invalid Content-Range %q", cr))
+		return 0, newErr(http.StatusRequestedRangeNotSatisfiable, errcode.RangeInvalid, fmt.Sprintf("invalid Content-Range %q", cr))
 	}
 	return a, nil
 }
@@ -598,7 +599,7 @@ func checkChunkLen(r *http.Request, chunk []byte) *apiError {
 	a, _ := strconv.ParseInt(m[1], 10, 64)
 	b, _ := strconv.ParseInt(m[2], 10, 64)
 	if int64(len(chunk)) != b-a+1 {
-		return newErr(http.StatusRequestedRangeNotSatisfiable, codeRangeInvalid, fmt.Sprintf("Content-Range %q announces %d bytes, body has %d", cr, b-a+1, len(chunk)))
+		return newErr(http.StatusRequestedRangeNotSatisfiable, errcode.RangeInvalid, fmt.Sprintf("Content-Range %q announces %d bytes, body has %d", cr, b-a+1, len(chunk)))
 	}
 	return nil
 }
@@ -612,7 +613,7 @@ func (h *handler) startUpload(w http.ResponseWriter, r *http.Request, repo strin
 		}
 		if from := q.Get("from"); from != "" {
 			if !route.ValidRepo(from) {
-				return newErr(http.StatusBadRequest, codeNameInvalid, fmt.Sprintf("invalid mount source repository %q", from))
+				return newErr(http.StatusBadRequest, errcode.NameInvalid, fmt.Sprintf("invalid mount source repository %q", from))
 			}
 			ok, err := h.st.Mount(from, repo, d)
 			if err != nil {
@@ -667,7 +668,7 @@ func paginate(w http.ResponseWriter, r *http.Request, all []string) ([]string, *
 	if ns, ok := q["n"]; ok {
 		n, err := strconv.Atoi(ns[0])
 		if err != nil || n < 0 {
-			return nil, newErr(http.StatusBadRequest, codePaginationInvalid, fmt.Sprintf("invalid page size n=%q", ns[0]))
+			return nil, newErr(http.StatusBadRequest, errcode.PaginationInvalid, fmt.Sprintf("invalid page size n=%q", ns[0]))
 		}
 		if n < len(out) {
 			out = out[:n]
@@ -686,7 +687,7 @@ func paginate(w http.ResponseWriter, r *http.Request, all []string) ([]string, *
 func (h *handler) tags(w http.ResponseWriter, r *http.Request, rt route.Route) *apiError {
 	all, ok := h.st.Tags(rt.Repo)
 	if !ok {
-		return newErr(http.StatusNotFound, codeNameUnknown, fmt.Sprintf("repository %q not known to registry", rt.Repo))
+		return newErr(http.StatusNotFound, errcode.NameUnknown, fmt.Sprintf("repository %q not known to registry", rt.Repo))
 	}
 	page, aerr := paginate(w, r, all)
 	if aerr != nil {
@@ -749,12 +750,12 @@ func Foreign(st *store.Store) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rt := route.Parse(r.URL.Path)
 		if rt.Kind != route.KindForeign {
-			WriteError(w, r, http.StatusNotFound, codeUnsupported, fmt.Sprintf("the foreign host serves only /blobs/<digest>, not %s", r.URL.Path), nil)
+			errcode.Write(w, r, http.StatusNotFound, errcode.Unsupported, fmt.Sprintf("the foreign host serves only /blobs/<digest>, not %s", r.URL.Path), nil)
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			WriteError(w, r, http.StatusMethodNotAllowed, codeUnsupported, fmt.Sprintf("method %s not allowed on %s", r.Method, r.URL.Path), nil)
+			errcode.Write(w, r, http.StatusMethodNotAllowed, errcode.Unsupported, fmt.Sprintf("method %s not allowed on %s", r.Method, r.URL.Path), nil)
 			return
 		}
 		d, aerr := parseDigest(rt.Reference, "blob")
@@ -764,7 +765,7 @@ func Foreign(st *store.Store) http.Handler {
 		}
 		data, ok := st.AnyBlob(d)
 		if !ok {
-			WriteError(w, r, http.StatusNotFound, codeBlobUnknown, fmt.Sprintf("blob %s unknown to the foreign host", d), nil)
+			errcode.Write(w, r, http.StatusNotFound, errcode.BlobUnknown, fmt.Sprintf("blob %s unknown to the foreign host", d), nil)
 			return
 		}
 		ServeBlob(w, r, d, data)

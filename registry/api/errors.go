@@ -1,36 +1,11 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
 
+	"github.com/criimage/criimage/registry/errcode"
 	"github.com/criimage/criimage/registry/store"
-)
-
-// Distribution error codes (OCI distribution spec, "Error Codes"; distribution's
-// registry/api/v2/errors.go for the HTTP statuses). containerd's core/remotes/docker carries only
-// the generic codes (UNKNOWN, UNAUTHORIZED, …) and registers them in package state, so the
-// distribution-specific ones are listed here.
-const (
-	codeBlobUnknown         = "BLOB_UNKNOWN"
-	codeBlobUploadInvalid   = "BLOB_UPLOAD_INVALID"
-	codeBlobUploadUnknown   = "BLOB_UPLOAD_UNKNOWN"
-	codeDigestInvalid       = "DIGEST_INVALID"
-	codeManifestBlobUnknown = "MANIFEST_BLOB_UNKNOWN"
-	codeManifestInvalid     = "MANIFEST_INVALID"
-	codeManifestUnknown     = "MANIFEST_UNKNOWN"
-	codeNameInvalid         = "NAME_INVALID"
-	codeNameUnknown         = "NAME_UNKNOWN"
-	codeSizeInvalid         = "SIZE_INVALID"
-	codeTagInvalid          = "TAG_INVALID"
-	codeUnsupported         = "UNSUPPORTED"
-	codeRangeInvalid        = "RANGE_INVALID"
-	codePaginationInvalid   = "PAGINATION_NUMBER_INVALID"
-	codeUnknown             = "UNKNOWN"
-	codeDenied              = "DENIED"
-	codeTooManyRequests     = "TOOMANYREQUESTS"
 )
 
 // apiError is one distribution error answer.
@@ -47,35 +22,11 @@ func newErr(status int, code, msg string) *apiError {
 	return &apiError{Status: status, Code: code, Message: msg}
 }
 
-// WriteError writes a distribution error body: {"errors":[{"code","message","detail"}]} with
-// Content-Type application/json (no body for HEAD).
-func WriteError(w http.ResponseWriter, r *http.Request, status int, code, message string, detail any) {
-	type item struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-		Detail  any    `json:"detail,omitempty"`
-	}
-	body, err := json.Marshal(struct {
-		Errors []item `json:"errors"`
-	}{[]item{{code, message, detail}}})
-	if err != nil { // detail is always JSON-marshalable here; keep the answer well-formed anyway
-		body = []byte(`{"errors":[{"code":"UNKNOWN","message":"error encoding failed"}]}`)
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	h.Del("Docker-Content-Digest")
-	w.WriteHeader(status)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(body)
-	}
-}
-
 func writeAPIError(w http.ResponseWriter, r *http.Request, e *apiError) {
 	if e.Status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", "10")
 	}
-	WriteError(w, r, e.Status, e.Code, e.Message, e.Detail)
+	errcode.Write(w, r, e.Status, e.Code, e.Message, e.Detail)
 }
 
 // fromStore maps a store error to a distribution error.
@@ -87,25 +38,25 @@ func fromStore(err error) *apiError {
 	msg := err.Error()
 	switch {
 	case errors.Is(err, store.ErrNameInvalid):
-		return newErr(http.StatusBadRequest, codeNameInvalid, msg)
+		return newErr(http.StatusBadRequest, errcode.NameInvalid, msg)
 	case errors.Is(err, store.ErrTagInvalid):
-		return newErr(http.StatusBadRequest, codeTagInvalid, msg)
+		return newErr(http.StatusBadRequest, errcode.TagInvalid, msg)
 	case errors.Is(err, store.ErrDigestInvalid):
-		return newErr(http.StatusBadRequest, codeDigestInvalid, msg)
+		return newErr(http.StatusBadRequest, errcode.DigestInvalid, msg)
 	case errors.Is(err, store.ErrBlobUnknown):
-		return newErr(http.StatusNotFound, codeBlobUnknown, msg)
+		return newErr(http.StatusNotFound, errcode.BlobUnknown, msg)
 	case errors.Is(err, store.ErrManifestUnknown):
-		return newErr(http.StatusNotFound, codeManifestUnknown, msg)
+		return newErr(http.StatusNotFound, errcode.ManifestUnknown, msg)
 	case errors.Is(err, store.ErrManifestInvalid):
-		return newErr(http.StatusBadRequest, codeManifestInvalid, msg)
+		return newErr(http.StatusBadRequest, errcode.ManifestInvalid, msg)
 	case errors.Is(err, store.ErrUploadUnknown):
-		return newErr(http.StatusNotFound, codeBlobUploadUnknown, msg)
+		return newErr(http.StatusNotFound, errcode.BlobUploadUnknown, msg)
 	case errors.Is(err, store.ErrRangeInvalid):
-		return newErr(http.StatusRequestedRangeNotSatisfiable, codeRangeInvalid, msg)
+		return newErr(http.StatusRequestedRangeNotSatisfiable, errcode.RangeInvalid, msg)
 	case errors.Is(err, store.ErrUploadTooLarge):
-		return newErr(http.StatusRequestEntityTooLarge, codeDenied, msg)
+		return newErr(http.StatusRequestEntityTooLarge, errcode.Denied, msg)
 	case errors.Is(err, store.ErrTooManyUploads):
-		return newErr(http.StatusTooManyRequests, codeTooManyRequests, msg)
+		return newErr(http.StatusTooManyRequests, errcode.TooManyRequests, msg)
 	}
-	return newErr(http.StatusInternalServerError, codeUnknown, msg)
+	return newErr(http.StatusInternalServerError, errcode.Unknown, msg)
 }

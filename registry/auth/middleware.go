@@ -1,12 +1,11 @@
 package auth
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 
+	"github.com/criimage/criimage/registry/errcode"
 	"github.com/criimage/criimage/registry/route"
 )
 
@@ -184,26 +183,5 @@ func (s *Service) challenge(w http.ResponseWriter, r *http.Request, c challenge)
 	if len(details) > 0 {
 		d = details
 	}
-	writeJSONError(w, r, http.StatusUnauthorized, "UNAUTHORIZED", c.message, d)
-}
-
-// writeJSONError writes a distribution error body {"errors":[{"code","message","detail"}]}. Written
-// by hand: ggcr's pkg/registry error type is unexported and sets no Content-Type.
-func writeJSONError(w http.ResponseWriter, r *http.Request, status int, code, message string, detail any) {
-	type e struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-		Detail  any    `json:"detail,omitempty"`
-	}
-	b, _ := json.Marshal(struct {
-		Errors []e `json:"errors"`
-	}{[]e{{code, message, detail}}})
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Docker-Distribution-Api-Version", "registry/2.0")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(b)
-	}
+	errcode.Write(w, r, http.StatusUnauthorized, errcode.Unauthorized, c.message, d)
 }

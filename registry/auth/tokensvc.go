@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/criimage/criimage/registry/errcode"
 )
 
 // serveToken is the token service: GET (distribution token.md) and POST (oauth.md) on /token;
@@ -45,12 +47,12 @@ func (s *Service) token(w http.ResponseWriter, r *http.Request, tr *TokenRequest
 				user, tr.Credential = true, "basic-refresh-token"
 			default:
 				tr.Credential = "invalid"
-				return fail(w, r, http.StatusUnauthorized, "UNAUTHORIZED",
+				return fail(w, r, http.StatusUnauthorized, errcode.Unauthorized,
 					fmt.Sprintf("token request for scope %q: invalid username or password", strings.Join(rawScopes, " ")))
 			}
 		} else if r.Header.Get("Authorization") != "" {
 			tr.Credential = "invalid"
-			return fail(w, r, http.StatusUnauthorized, "UNAUTHORIZED", "token request: only Basic credentials are accepted by GET")
+			return fail(w, r, http.StatusUnauthorized, errcode.Unauthorized, "token request: only Basic credentials are accepted by GET")
 		}
 		if offline && user {
 			refresh = s.newRefreshToken()
@@ -58,11 +60,11 @@ func (s *Service) token(w http.ResponseWriter, r *http.Request, tr *TokenRequest
 
 	case http.MethodPost:
 		if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/x-www-form-urlencoded" {
-			return fail(w, r, http.StatusBadRequest, "UNSUPPORTED", fmt.Sprintf("token POST: Content-Type %q, want application/x-www-form-urlencoded", ct))
+			return fail(w, r, http.StatusBadRequest, errcode.Unsupported, fmt.Sprintf("token POST: Content-Type %q, want application/x-www-form-urlencoded", ct))
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 		if err := r.ParseForm(); err != nil {
-			return fail(w, r, http.StatusBadRequest, "UNSUPPORTED", fmt.Sprintf("token POST: reading form: %v", err))
+			return fail(w, r, http.StatusBadRequest, errcode.Unsupported, fmt.Sprintf("token POST: reading form: %v", err))
 		}
 		f := r.PostForm
 		tr.Service, tr.ClientID, tr.GrantType = f.Get("service"), f.Get("client_id"), f.Get("grant_type")
@@ -76,16 +78,16 @@ func (s *Service) token(w http.ResponseWriter, r *http.Request, tr *TokenRequest
 			tr.Credential = "refresh-token"
 		}
 		if r.URL.Path == GetOnlyPath || namesNamespace(rawScopes, NSTokenGet) {
-			return fail(w, r, http.StatusNotFound, "UNSUPPORTED", "this token server does not implement OAuth2 POST; use GET")
+			return fail(w, r, http.StatusNotFound, errcode.Unsupported, "this token server does not implement OAuth2 POST; use GET")
 		}
 		if tr.ClientID == "" {
-			return fail(w, r, http.StatusBadRequest, "UNSUPPORTED", "token POST: client_id is required")
+			return fail(w, r, http.StatusBadRequest, errcode.Unsupported, "token POST: client_id is required")
 		}
 		switch tr.GrantType {
 		case "password":
 			if !s.validUser(f.Get("username"), f.Get("password")) {
 				tr.Credential = "invalid"
-				return fail(w, r, http.StatusUnauthorized, "UNAUTHORIZED",
+				return fail(w, r, http.StatusUnauthorized, errcode.Unauthorized,
 					fmt.Sprintf("token POST for scope %q: invalid username or password", strings.Join(rawScopes, " ")))
 			}
 			user, tr.Credential = true, "password"
@@ -96,26 +98,26 @@ func (s *Service) token(w http.ResponseWriter, r *http.Request, tr *TokenRequest
 			rt := f.Get("refresh_token")
 			if !s.validRefresh(rt) {
 				tr.Credential = "invalid"
-				return fail(w, r, http.StatusUnauthorized, "UNAUTHORIZED",
+				return fail(w, r, http.StatusUnauthorized, errcode.Unauthorized,
 					fmt.Sprintf("token POST for scope %q: unknown refresh token", strings.Join(rawScopes, " ")))
 			}
 			user, tr.Credential, refresh = true, "refresh-token", rt
 		default:
-			return fail(w, r, http.StatusBadRequest, "UNSUPPORTED", fmt.Sprintf("token POST: unsupported grant_type %q", tr.GrantType))
+			return fail(w, r, http.StatusBadRequest, errcode.Unsupported, fmt.Sprintf("token POST: unsupported grant_type %q", tr.GrantType))
 		}
 
 	default:
 		w.Header().Set("Allow", "GET, POST")
-		return fail(w, r, http.StatusMethodNotAllowed, "UNSUPPORTED", fmt.Sprintf("token service: method %s not allowed", r.Method))
+		return fail(w, r, http.StatusMethodNotAllowed, errcode.Unsupported, fmt.Sprintf("token service: method %s not allowed", r.Method))
 	}
 	tr.Offline = offline
 
 	if tr.Service != "" && tr.Service != s.service {
-		return fail(w, r, http.StatusBadRequest, "UNSUPPORTED", fmt.Sprintf("token request: unknown service %q, want %q", tr.Service, s.service))
+		return fail(w, r, http.StatusBadRequest, errcode.Unsupported, fmt.Sprintf("token request: unknown service %q, want %q", tr.Service, s.service))
 	}
 	scopes, err := ParseScopes(strings.Join(rawScopes, " "))
 	if err != nil {
-		return fail(w, r, http.StatusBadRequest, "UNSUPPORTED", "token request: "+err.Error())
+		return fail(w, r, http.StatusBadRequest, errcode.Unsupported, "token request: "+err.Error())
 	}
 	tok, g, lifetime, issued := s.issue(user, scopes)
 	tr.Granted = g.scopes()
@@ -152,7 +154,7 @@ func (s *Service) token(w http.ResponseWriter, r *http.Request, tr *TokenRequest
 }
 
 func fail(w http.ResponseWriter, r *http.Request, status int, code, msg string) int {
-	writeJSONError(w, r, status, code, msg, nil)
+	errcode.Write(w, r, status, code, msg, nil)
 	return status
 }
 

@@ -40,6 +40,7 @@ import (
 
 	"github.com/criimage/criimage/registry"
 	"github.com/criimage/criimage/registry/faults"
+	"github.com/criimage/criimage/registry/route"
 )
 
 // Server is a running control endpoint.
@@ -122,9 +123,9 @@ type Action struct {
 
 // Rule is the JSON form of faults.Rule.
 type Rule struct {
-	Match  faults.Match `json:"match"`
-	Action Action       `json:"action"`
-	Times  int          `json:"times,omitempty"`
+	Match  route.Match `json:"match"`
+	Action Action      `json:"action"`
+	Times  int         `json:"times,omitempty"`
 }
 
 var actionKinds = []string{
@@ -323,7 +324,10 @@ func (h *handler) route(w http.ResponseWriter, r *http.Request) (any, error) {
 		if err := method(http.MethodPost); err != nil {
 			return nil, err
 		}
-		var req struct{ Listener, Secret string }
+		var req struct {
+			Listener route.Listener
+			Secret   string
+		}
 		if err := decode(r, &req); err != nil {
 			return nil, err
 		}

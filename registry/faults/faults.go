@@ -10,7 +10,6 @@
 package faults
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/criimage/criimage/registry/errcode"
 	"github.com/criimage/criimage/registry/route"
 )
 
@@ -66,7 +66,7 @@ type Action struct {
 
 // Rule is one armed fault.
 type Rule struct {
-	Match  Match
+	Match  route.Match
 	Action Action
 	Times  int // how many responses it affects; 0 = until cleared
 }
@@ -179,11 +179,11 @@ func needsBody(kind string) bool {
 
 // pick returns the first rule matching the request. A "status" rule is used up at once; other
 // kinds are used up by consume when the response turns out to be a 2xx.
-func (s *Set) pick(listener, method string, rt route.Route) *armed {
+func (s *Set) pick(listener route.Listener, method string, rt route.Route) *armed {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, a := range s.rules {
-		if !a.rule.Match.MatchesRoute(listener, method, rt) {
+		if !a.rule.Match.Matches(listener, method, rt) {
 			continue
 		}
 		if method == http.MethodHead && needsBody(a.rule.Action.Kind) {
@@ -223,7 +223,7 @@ func (s *Set) useLocked(a *armed) {
 }
 
 // Middleware applies the Set's rules to requests arriving on listener.
-func (s *Set) Middleware(listener string, next http.Handler) http.Handler {
+func (s *Set) Middleware(listener route.Listener, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rt := route.Parse(r.URL.Path)
 		a := s.pick(listener, r.Method, rt)
@@ -276,57 +276,14 @@ func writeStatus(w http.ResponseWriter, r *http.Request, rt route.Route, id stri
 	}
 	body := act.Body
 	if body == nil {
-		body = ErrorBody(errorCode(status, rt.Kind), fmt.Sprintf("injected fault %s: %s %s answered %d", id, r.Method, r.URL.Path, status))
-		if w.Header().Get("Content-Type") == "" {
-			w.Header().Set("Content-Type", "application/json")
-		}
+		errcode.Write(w, r, status, errcode.ForStatus(status, rt.Kind), fmt.Sprintf("injected fault %s: %s %s answered %d", id, r.Method, r.URL.Path, status), nil)
+		return
 	}
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(body)
 	}
-}
-
-// errorCode picks the distribution error code for an injected status.
-func errorCode(status int, kind route.Kind) string {
-	switch status {
-	case http.StatusUnauthorized:
-		return "UNAUTHORIZED"
-	case http.StatusForbidden:
-		return "DENIED"
-	case http.StatusNotFound:
-		switch kind {
-		case route.KindBlob, route.KindForeign:
-			return "BLOB_UNKNOWN"
-		case route.KindManifest:
-			return "MANIFEST_UNKNOWN"
-		}
-		return "NAME_UNKNOWN"
-	case http.StatusMethodNotAllowed:
-		return "UNSUPPORTED"
-	case http.StatusTooManyRequests:
-		return "TOOMANYREQUESTS"
-	case http.StatusServiceUnavailable:
-		return "UNAVAILABLE"
-	}
-	return "UNKNOWN"
-}
-
-// ErrorBody returns a distribution error body {"errors":[{"code","message"}]}. Written by hand:
-// ggcr's pkg/registry error type is unexported and containerd's errcode types are client-side.
-func ErrorBody(code, message string) []byte {
-	type e struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	}
-	b, err := json.Marshal(struct {
-		Errors []e `json:"errors"`
-	}{[]e{{code, message}}})
-	if err != nil { // cannot happen for two strings
-		panic(err)
-	}
-	return b
 }
 
 // errHijacked is returned to the inner handler's writes after a reset took the connection.

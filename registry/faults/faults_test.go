@@ -19,10 +19,11 @@ import (
 
 	"github.com/criimage/criimage/registry/auth"
 	"github.com/criimage/criimage/registry/faults"
+	"github.com/criimage/criimage/registry/route"
 )
 
-func blobGET(d string) faults.Match {
-	return faults.Match{Method: http.MethodGet, Kind: "blob", Digest: digest.Digest(d)}
+func blobGET(d string) route.Match {
+	return route.Match{Method: http.MethodGet, Kind: route.KindBlob, Digest: digest.Digest(d)}
 }
 
 func rawGet(t *testing.T, ctx context.Context, u string) (*http.Response, error) {
@@ -48,7 +49,7 @@ func readAll(t *testing.T, u string) ([]byte, *http.Response, error) {
 func TestStatus(t *testing.T) {
 	rg := newRig(t)
 	t.Run("503 body and headers", func(t *testing.T) {
-		id := rg.faults.Arm(faults.Rule{Match: faults.Match{Kind: "manifest", Repo: "anon/img"}, Action: faults.Action{Kind: faults.KindStatus, Status: 503}, Times: 1})
+		id := rg.faults.Arm(faults.Rule{Match: route.Match{Kind: route.KindManifest, Repo: "anon/img"}, Action: faults.Action{Kind: faults.KindStatus, Status: 503}, Times: 1})
 		b, res, err := readAll(t, rg.url("/v2/anon/img/manifests/v1"))
 		if err != nil {
 			t.Fatal(err)
@@ -66,7 +67,7 @@ func TestStatus(t *testing.T) {
 		rg.faults.Clear(id)
 	})
 	t.Run("500 until cleared fails containerd and ggcr", func(t *testing.T) {
-		id := rg.faults.Arm(faults.Rule{Match: faults.Match{Kind: "manifest"}, Action: faults.Action{Kind: faults.KindStatus, Status: 500}})
+		id := rg.faults.Arm(faults.Rule{Match: route.Match{Kind: route.KindManifest}, Action: faults.Action{Kind: faults.KindStatus, Status: 500}})
 		defer rg.faults.Clear(id)
 		if _, err := rg.containerd(tctx(t), t, "anon/img", "", ""); err == nil || !strings.Contains(err.Error(), "500") {
 			t.Errorf("containerd: %v", err)
@@ -77,7 +78,7 @@ func TestStatus(t *testing.T) {
 	})
 	t.Run("one 503 is retried by containerd", func(t *testing.T) {
 		before := rg.rec.count("HEAD", "/manifests/v1")
-		rg.faults.Arm(faults.Rule{Match: faults.Match{Kind: "manifest", Method: "HEAD"}, Action: faults.Action{Kind: faults.KindStatus, Status: 503}, Times: 1})
+		rg.faults.Arm(faults.Rule{Match: route.Match{Kind: route.KindManifest, Method: "HEAD"}, Action: faults.Action{Kind: faults.KindStatus, Status: 503}, Times: 1})
 		if _, err := rg.containerd(tctx(t), t, "anon/img", "", ""); err != nil {
 			t.Fatal(err)
 		}
@@ -86,7 +87,7 @@ func TestStatus(t *testing.T) {
 		}
 	})
 	t.Run("status answers before auth", func(t *testing.T) {
-		rg.faults.Arm(faults.Rule{Match: faults.Match{Repo: "token/img"}, Action: faults.Action{Kind: faults.KindStatus, Status: 503}, Times: 1})
+		rg.faults.Arm(faults.Rule{Match: route.Match{Repo: "token/img"}, Action: faults.Action{Kind: faults.KindStatus, Status: 503}, Times: 1})
 		if _, res, _ := readAll(t, rg.url("/v2/token/img/manifests/v1")); res.StatusCode != 503 {
 			t.Errorf("got %d, want 503 without credentials", res.StatusCode)
 		}
@@ -95,7 +96,7 @@ func TestStatus(t *testing.T) {
 
 func TestTooManyRequests(t *testing.T) {
 	rg := newRig(t)
-	rule := faults.Rule{Match: faults.Match{Kind: "blob", Digest: digest.Digest(rg.layers[0])},
+	rule := faults.Rule{Match: route.Match{Kind: route.KindBlob, Digest: digest.Digest(rg.layers[0])},
 		Action: faults.Action{Kind: faults.KindStatus, Status: 429, RetryAfter: "0"}, Times: 2}
 
 	rg.faults.Arm(rule)
@@ -179,7 +180,7 @@ func TestBodyFaults(t *testing.T) {
 	})
 	t.Run("drip: slow but complete", func(t *testing.T) {
 		const every = 5 * time.Millisecond
-		id := rg.faults.Arm(faults.Rule{Match: faults.Match{Method: "GET", Kind: "blob"}, Action: faults.Action{Kind: faults.KindDrip, DripBytes: 512, DripEvery: every}})
+		id := rg.faults.Arm(faults.Rule{Match: route.Match{Method: "GET", Kind: route.KindBlob}, Action: faults.Action{Kind: faults.KindDrip, DripBytes: 512, DripEvery: every}})
 		defer rg.faults.Clear(id)
 		start := time.Now()
 		b, _, err := readAll(t, rg.url("/v2/anon/img/blobs/"+layer))
@@ -194,7 +195,7 @@ func TestBodyFaults(t *testing.T) {
 		}
 	})
 	t.Run("HEAD is not used up by body faults", func(t *testing.T) {
-		id := rg.faults.Arm(faults.Rule{Match: faults.Match{Kind: "blob"}, Action: faults.Action{Kind: faults.KindTruncate}, Times: 1})
+		id := rg.faults.Arm(faults.Rule{Match: route.Match{Kind: route.KindBlob}, Action: faults.Action{Kind: faults.KindTruncate}, Times: 1})
 		defer rg.faults.Clear(id)
 		req, _ := http.NewRequest(http.MethodHead, rg.url("/v2/anon/img/blobs/"+layer), nil)
 		res, err := http.DefaultClient.Do(req)
@@ -247,7 +248,7 @@ func TestStall(t *testing.T) {
 		}
 	})
 	t.Run("HEAD stalls before the headers", func(t *testing.T) {
-		rg.faults.Arm(faults.Rule{Match: faults.Match{Kind: "manifest", Method: "HEAD"}, Action: faults.Action{Kind: faults.KindStall}, Times: 1})
+		rg.faults.Arm(faults.Rule{Match: route.Match{Kind: route.KindManifest, Method: "HEAD"}, Action: faults.Action{Kind: faults.KindStall}, Times: 1})
 		ctx, cancel := context.WithCancel(tctx(t))
 		req, _ := http.NewRequestWithContext(ctx, http.MethodHead, rg.url("/v2/anon/img/manifests/v1"), nil)
 		got := make(chan error, 1)
@@ -269,7 +270,7 @@ func TestStall(t *testing.T) {
 		}
 	})
 	t.Run("ends when the set closes", func(t *testing.T) {
-		rg.faults.Arm(faults.Rule{Match: faults.Match{Kind: "manifest", Method: "GET"}, Action: faults.Action{Kind: faults.KindStall}, Times: 1})
+		rg.faults.Arm(faults.Rule{Match: route.Match{Kind: route.KindManifest, Method: "GET"}, Action: faults.Action{Kind: faults.KindStall}, Times: 1})
 		res, err := rawGet(t, tctx(t), rg.url("/v2/anon/img/manifests/v1"))
 		if err != nil {
 			t.Fatal(err)
@@ -293,7 +294,7 @@ func TestStall(t *testing.T) {
 func TestHeaderFaults(t *testing.T) {
 	rg := newRig(t)
 	t.Run("drop digest header", func(t *testing.T) {
-		rg.faults.Arm(faults.Rule{Match: faults.Match{Kind: "manifest", Method: "HEAD"}, Action: faults.Action{Kind: faults.KindDropDigestHeader}, Times: 1})
+		rg.faults.Arm(faults.Rule{Match: route.Match{Kind: route.KindManifest, Method: "HEAD"}, Action: faults.Action{Kind: faults.KindDropDigestHeader}, Times: 1})
 		req, _ := http.NewRequest(http.MethodHead, rg.url("/v2/anon/img/manifests/v1"), nil)
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -304,7 +305,7 @@ func TestHeaderFaults(t *testing.T) {
 			t.Errorf("HEAD %d digest %q", res.StatusCode, res.Header.Get("Docker-Content-Digest"))
 		}
 		// containerd falls back to GET and hashes the body itself.
-		rg.faults.Arm(faults.Rule{Match: faults.Match{Kind: "manifest", Method: "HEAD"}, Action: faults.Action{Kind: faults.KindDropDigestHeader}, Times: 1})
+		rg.faults.Arm(faults.Rule{Match: route.Match{Kind: route.KindManifest, Method: "HEAD"}, Action: faults.Action{Kind: faults.KindDropDigestHeader}, Times: 1})
 		before := rg.rec.count("GET", "/manifests/v1")
 		desc, err := rg.containerd(tctx(t), t, "anon/img", "", "")
 		if err != nil || desc.Digest.String() != rg.manifest || rg.rec.count("GET", "/manifests/v1") != before+1 {
@@ -313,7 +314,7 @@ func TestHeaderFaults(t *testing.T) {
 	})
 	t.Run("wrong content type", func(t *testing.T) {
 		const ct = "application/vnd.criimage.wrong+json"
-		id := rg.faults.Arm(faults.Rule{Match: faults.Match{Kind: "manifest"}, Action: faults.Action{Kind: faults.KindContentType, ContentType: ct}})
+		id := rg.faults.Arm(faults.Rule{Match: route.Match{Kind: route.KindManifest}, Action: faults.Action{Kind: faults.KindContentType, ContentType: ct}})
 		defer rg.faults.Clear(id)
 		desc, _ := rg.containerd(tctx(t), t, "anon/img", "", "")
 		if desc.MediaType != ct {
@@ -329,7 +330,7 @@ func TestHeaderFaults(t *testing.T) {
 func TestRedirects(t *testing.T) {
 	rg := newRig(t)
 	t.Run("foreign: blobs come from the foreign host, without credentials", func(t *testing.T) {
-		id := rg.faults.Arm(faults.Rule{Match: faults.Match{Kind: "blob", Method: "GET"}, Action: faults.Action{Kind: faults.KindRedirectForeign}})
+		id := rg.faults.Arm(faults.Rule{Match: route.Match{Kind: route.KindBlob, Method: "GET"}, Action: faults.Action{Kind: faults.KindRedirectForeign}})
 		defer rg.faults.Clear(id)
 		_, res, err := readAll(t, rg.url("/v2/anon/img/blobs/"+rg.config))
 		if err != nil || res.Request.URL.String() != rg.foreign.URL+"/blobs/"+rg.config {
@@ -373,7 +374,7 @@ func TestRedirects(t *testing.T) {
 		}
 	})
 	t.Run("away: the same request elsewhere, before the handler runs", func(t *testing.T) {
-		id := rg.faults.Arm(faults.Rule{Match: faults.Match{Kind: "token", Method: "POST"},
+		id := rg.faults.Arm(faults.Rule{Match: route.Match{Kind: route.KindToken, Method: "POST"},
 			Action: faults.Action{Kind: faults.KindRedirectAway, Status: http.StatusPermanentRedirect, Location: "http://127.0.0.1:9/"}, Times: 1})
 		defer rg.faults.Clear(id)
 		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -385,7 +386,7 @@ func TestRedirects(t *testing.T) {
 		if res.StatusCode != 308 || res.Header.Get("Location") != "http://127.0.0.1:9/token?service=x&scope=repository:a/b:pull" || rg.faults.Used(id) != 0 {
 			t.Errorf("got %d %v (rule used %d, want used up)", res.StatusCode, res.Header, rg.faults.Used(id))
 		}
-		id = rg.faults.Arm(faults.Rule{Match: faults.Match{Kind: "token"}, Action: faults.Action{Kind: faults.KindRedirectAway}, Times: 1})
+		id = rg.faults.Arm(faults.Rule{Match: route.Match{Kind: route.KindToken}, Action: faults.Action{Kind: faults.KindRedirectAway}, Times: 1})
 		res, err = client.Get(rg.url("/token?scope=x"))
 		if err != nil {
 			t.Fatal(err)
@@ -396,7 +397,7 @@ func TestRedirects(t *testing.T) {
 		}
 	})
 	t.Run("not for non-2xx", func(t *testing.T) {
-		id := rg.faults.Arm(faults.Rule{Match: faults.Match{Kind: "blob"}, Action: faults.Action{Kind: faults.KindRedirectForeign}, Times: 1})
+		id := rg.faults.Arm(faults.Rule{Match: route.Match{Kind: route.KindBlob}, Action: faults.Action{Kind: faults.KindRedirectForeign}, Times: 1})
 		defer rg.faults.Clear(id)
 		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 		res, err := client.Get(rg.url("/v2/token/img/blobs/" + rg.config)) // no token: 401 from auth
@@ -428,21 +429,21 @@ func TestMatchScoping(t *testing.T) {
 	manifest := "/v2/anon/img/manifests/v1"
 	for _, c := range []struct {
 		name  string
-		match faults.Match
+		match route.Match
 		hits  bool
 	}{
-		{"zero match", faults.Match{}, true},
-		{"repo", faults.Match{Repo: "anon/img"}, true},
-		{"other repo", faults.Match{Repo: "anon/other"}, false},
-		{"listener", faults.Match{Listener: "plain"}, true},
-		{"other listener", faults.Match{Listener: "tls"}, false},
-		{"reference", faults.Match{Reference: "v1"}, true},
-		{"other reference", faults.Match{Reference: "v2"}, false},
-		{"kind", faults.Match{Kind: "manifest"}, true},
-		{"other kind", faults.Match{Kind: "blob"}, false},
-		{"method", faults.Match{Method: "GET"}, true},
-		{"other method", faults.Match{Method: "HEAD"}, false},
-		{"digest", faults.Match{Digest: digest.Digest(rg.manifest)}, false}, // a tag path names no digest
+		{"zero match", route.Match{}, true},
+		{"repo", route.Match{Repo: "anon/img"}, true},
+		{"other repo", route.Match{Repo: "anon/other"}, false},
+		{"listener", route.Match{Listener: route.ListenerPlain}, true},
+		{"other listener", route.Match{Listener: route.ListenerTLS}, false},
+		{"reference", route.Match{Reference: "v1"}, true},
+		{"other reference", route.Match{Reference: "v2"}, false},
+		{"kind", route.Match{Kind: route.KindManifest}, true},
+		{"other kind", route.Match{Kind: route.KindBlob}, false},
+		{"method", route.Match{Method: "GET"}, true},
+		{"other method", route.Match{Method: "HEAD"}, false},
+		{"digest", route.Match{Digest: digest.Digest(rg.manifest)}, false}, // a tag path names no digest
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			id := rg.faults.Arm(faults.Rule{Match: c.match, Action: truncate})
@@ -453,20 +454,20 @@ func TestMatchScoping(t *testing.T) {
 		})
 	}
 	t.Run("times", func(t *testing.T) {
-		id := rg.faults.Arm(faults.Rule{Match: faults.Match{Kind: "manifest"}, Action: truncate, Times: 2})
+		id := rg.faults.Arm(faults.Rule{Match: route.Match{Kind: route.KindManifest}, Action: truncate, Times: 2})
 		if !fails(manifest) || rg.faults.Used(id) != 1 || !fails(manifest) || fails(manifest) {
 			t.Error("want exactly two faulted responses")
 		}
 	})
 	t.Run("clear all", func(t *testing.T) {
-		rg.faults.Arm(faults.Rule{Match: faults.Match{}, Action: truncate})
+		rg.faults.Arm(faults.Rule{Match: route.Match{}, Action: truncate})
 		rg.faults.ClearAll()
 		if fails(manifest) {
 			t.Error("fault after ClearAll")
 		}
 	})
 	t.Run("body faults skip unauthorized responses", func(t *testing.T) {
-		id := rg.faults.Arm(faults.Rule{Match: faults.Match{Repo: "token/img"}, Action: truncate, Times: 1})
+		id := rg.faults.Arm(faults.Rule{Match: route.Match{Repo: "token/img"}, Action: truncate, Times: 1})
 		defer rg.faults.Clear(id)
 		b, res, err := readAll(t, rg.url("/v2/token/img/manifests/v1"))
 		if err != nil || res.StatusCode != 401 || !json.Valid(b) || rg.faults.Used(id) != 0 {
@@ -497,7 +498,7 @@ func TestResetOverTLS(t *testing.T) {
 	})))
 	defer srv.Close()
 	for _, after := range []int64{0, 1000} {
-		id := set.Arm(faults.Rule{Match: faults.Match{Listener: "tls"}, Action: faults.Action{Kind: faults.KindReset, AfterBytes: after}, Times: 1})
+		id := set.Arm(faults.Rule{Match: route.Match{Listener: route.ListenerTLS}, Action: faults.Action{Kind: faults.KindReset, AfterBytes: after}, Times: 1})
 		res, err := srv.Client().Get(srv.URL + "/v2/anon/x/blobs/sha256:" + strings.Repeat("a", 64))
 		if err != nil {
 			t.Fatal(err)

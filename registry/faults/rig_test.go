@@ -28,6 +28,7 @@ import (
 
 	"github.com/criimage/criimage/registry/auth"
 	"github.com/criimage/criimage/registry/faults"
+	"github.com/criimage/criimage/registry/route"
 )
 
 func TestMain(m *testing.M) {
@@ -147,7 +148,7 @@ func newRig(t *testing.T) *rig {
 	t.Cleanup(rg.foreign.Close)
 
 	rg.faults = faults.New(faults.Options{ForeignURL: func() string { return rg.foreign.URL }})
-	rg.srv = httptest.NewServer(rg.rec.wrap(rg.faults.Middleware("plain", rg.auth.Middleware(inner))))
+	rg.srv = httptest.NewServer(rg.rec.wrap(rg.faults.Middleware(route.ListenerPlain, rg.auth.Middleware(inner))))
 	t.Cleanup(rg.srv.Close)
 	t.Cleanup(rg.faults.Close) // runs first: ends stalls before the server waits for handlers
 	rg.host = strings.TrimPrefix(rg.srv.URL, "http://")

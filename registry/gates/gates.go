@@ -2,7 +2,7 @@
 // client's requests and a test's actions (remove during pull, revoke mid-pull, concurrent pulls)
 // happen in a fixed order without sleeps.
 //
-// A test arms a Gate with a faults.Match; the first matching request to arrive is held (later ones
+// A test arms a Gate with a route.Match; the first matching request to arrive is held (later ones
 // pass), Wait returns once it is held, and Release or Fail decides its fate.
 package gates
 
@@ -10,10 +10,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
 	"sync"
 
-	"github.com/criimage/criimage/registry/faults"
+	"github.com/criimage/criimage/registry/errcode"
 	"github.com/criimage/criimage/registry/route"
 )
 
@@ -31,7 +30,7 @@ func New() *Set { return &Set{closed: make(chan struct{})} }
 
 // Gate holds one request.
 type Gate struct {
-	match faults.Match
+	match route.Match
 
 	held     chan struct{} // closed when a request is held
 	decided  chan struct{} // closed by Release or Fail
@@ -45,7 +44,7 @@ type Gate struct {
 }
 
 // Arm adds a gate that will hold the first request matching m (then it holds no more).
-func (s *Set) Arm(m faults.Match) *Gate {
+func (s *Set) Arm(m route.Match) *Gate {
 	g := &Gate{
 		match:   m,
 		held:    make(chan struct{}),
@@ -81,11 +80,11 @@ func (s *Set) Close() {
 }
 
 // claim removes and returns the first armed gate matching the request.
-func (s *Set) claim(listener, method string, rt route.Route) *Gate {
+func (s *Set) claim(listener route.Listener, method string, rt route.Route) *Gate {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, g := range s.gates {
-		if g.match.MatchesRoute(listener, method, rt) {
+		if g.match.Matches(listener, method, rt) {
 			s.gates = append(s.gates[:i:i], s.gates[i+1:]...)
 			return g
 		}
@@ -94,9 +93,10 @@ func (s *Set) claim(listener, method string, rt route.Route) *Gate {
 }
 
 // Middleware holds matching requests arriving on listener.
-func (s *Set) Middleware(listener string, next http.Handler) http.Handler {
+func (s *Set) Middleware(listener route.Listener, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		g := s.claim(listener, r.Method, route.Parse(r.URL.Path))
+		rt := route.Parse(r.URL.Path)
+		g := s.claim(listener, r.Method, rt)
 		if g == nil {
 			next.ServeHTTP(w, r)
 			return
@@ -133,11 +133,11 @@ func (s *Set) Middleware(listener string, next http.Handler) http.Handler {
 		case <-r.Context().Done():
 			return // the client went away while held; nobody is listening
 		case <-s.closed:
-			writeError(w, http.StatusServiceUnavailable, "registry closing while request was held by a gate: "+g.describe())
+			errcode.Write(w, r, http.StatusServiceUnavailable, errcode.Unavailable, "registry closing while request was held by a gate: "+g.describe(), nil)
 			return
 		}
 		if g.status != 0 {
-			writeError(w, g.status, fmt.Sprintf("request failed by gate: %s answered %d", g.describe(), g.status))
+			errcode.Write(w, r, g.status, errcode.ForStatus(g.status, rt.Kind), fmt.Sprintf("request failed by gate: %s answered %d", g.describe(), g.status), nil)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -179,25 +179,4 @@ func (g *Gate) describe() string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.desc
-}
-
-func writeError(w http.ResponseWriter, status int, msg string) {
-	code := "UNKNOWN"
-	switch status {
-	case http.StatusTooManyRequests:
-		code = "TOOMANYREQUESTS"
-	case http.StatusServiceUnavailable:
-		code = "UNAVAILABLE"
-	case http.StatusNotFound:
-		code = "NAME_UNKNOWN"
-	case http.StatusUnauthorized:
-		code = "UNAUTHORIZED"
-	case http.StatusForbidden:
-		code = "DENIED"
-	}
-	body := faults.ErrorBody(code, msg)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
 }

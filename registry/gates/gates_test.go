@@ -26,8 +26,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/opencontainers/go-digest"
 
-	"github.com/criimage/criimage/registry/faults"
 	"github.com/criimage/criimage/registry/gates"
+	"github.com/criimage/criimage/registry/route"
 )
 
 func TestMain(m *testing.M) {
@@ -55,7 +55,7 @@ func newRig(t *testing.T) *rig {
 		rg.mu.Unlock()
 		inner.ServeHTTP(w, r)
 	})
-	rg.srv = httptest.NewServer(rg.gates.Middleware("plain", counted))
+	rg.srv = httptest.NewServer(rg.gates.Middleware(route.ListenerPlain, counted))
 	t.Cleanup(rg.srv.Close)
 	t.Cleanup(rg.gates.Close) // runs first: releases anything still held
 	rg.host = strings.TrimPrefix(rg.srv.URL, "http://")
@@ -113,7 +113,7 @@ func TestConcurrentClients(t *testing.T) {
 	rg := newRig(t)
 	const n = 5
 	blob := "/v2/anon/img/blobs/" + rg.layers[0]
-	g := rg.gates.Arm(faults.Match{Method: "GET", Kind: "blob", Digest: "" /* any */, Repo: "anon/img"})
+	g := rg.gates.Arm(route.Match{Method: "GET", Kind: route.KindBlob, Digest: "" /* any */, Repo: "anon/img"})
 
 	results := make(chan result, n)
 	for range n {
@@ -149,7 +149,7 @@ func TestConcurrentClients(t *testing.T) {
 
 func TestFail(t *testing.T) {
 	rg := newRig(t)
-	g := rg.gates.Arm(faults.Match{Kind: "manifest", Reference: "v1"})
+	g := rg.gates.Arm(route.Match{Kind: route.KindManifest, Reference: "v1"})
 	done := make(chan result, 1)
 	var body []byte
 	go func() {
@@ -177,7 +177,7 @@ func TestFail(t *testing.T) {
 
 func TestClientGone(t *testing.T) {
 	rg := newRig(t)
-	g := rg.gates.Arm(faults.Match{Kind: "blob"})
+	g := rg.gates.Arm(route.Match{Kind: route.KindBlob})
 	ctx, cancel := context.WithCancel(tctx(t))
 	done := make(chan error, 1)
 	go func() { _, _, err := get(ctx, rg.srv.URL+"/v2/anon/img/blobs/"+rg.layers[1]); done <- err }()
@@ -204,7 +204,7 @@ func TestClientGone(t *testing.T) {
 // arrive, and Release lets the pull finish.
 func TestHoldsContainerdPull(t *testing.T) {
 	rg := newRig(t)
-	g := rg.gates.Arm(faults.Match{Method: "GET", Kind: "blob", Digest: digestOf(rg.layers[0])})
+	g := rg.gates.Arm(route.Match{Method: "GET", Kind: route.KindBlob, Digest: digestOf(rg.layers[0])})
 	r := docker.NewResolver(docker.ResolverOptions{Hosts: docker.ConfigureDefaultRegistries(docker.WithPlainHTTP(docker.MatchAllHosts))})
 	done := make(chan error, 1)
 	go func() {
@@ -238,14 +238,14 @@ func TestHoldsContainerdPull(t *testing.T) {
 
 func TestWaitHonoursContext(t *testing.T) {
 	rg := newRig(t)
-	g := rg.gates.Arm(faults.Match{Repo: "anon/never"})
+	g := rg.gates.Arm(route.Match{Repo: "anon/never"})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := g.Wait(ctx); !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "anon/never") {
 		t.Errorf("Wait: %v", err)
 	}
 	// Release before any request: the next matching request passes without waiting.
-	g2 := rg.gates.Arm(faults.Match{Kind: "manifest"})
+	g2 := rg.gates.Arm(route.Match{Kind: route.KindManifest})
 	g2.Release()
 	if st, _, err := get(tctx(t), rg.srv.URL+"/v2/anon/img/manifests/v1"); err != nil || st != 200 {
 		t.Errorf("pre-released gate: %d %v", st, err)
@@ -255,7 +255,7 @@ func TestWaitHonoursContext(t *testing.T) {
 
 func TestCloseFailsHeld(t *testing.T) {
 	rg := newRig(t)
-	g := rg.gates.Arm(faults.Match{Kind: "manifest"})
+	g := rg.gates.Arm(route.Match{Kind: route.KindManifest})
 	done := make(chan result, 1)
 	go func() {
 		st, _, err := get(tctx(t), rg.srv.URL+"/v2/anon/img/manifests/v1")

@@ -31,13 +31,13 @@ import (
 type Entry struct {
 	Seq      int64
 	Time     time.Time
-	Listener string // "plain" | "tls" | "foreign"
+	Listener route.Listener
 	Method   string
 	Host     string
 	Path     string
 	RawQuery string // secret values replaced by fingerprints
 	Repo     string
-	Kind     string // "ping","manifest","blob","upload","tags","token","foreign",…
+	Kind     route.Kind
 	Digest   digest.Digest
 	Status   int
 	// BytesSent counts response body bytes written.
@@ -134,7 +134,7 @@ func (j *Journal) Last() int64 {
 
 // SawSecret reports whether any request on listener ("" = any listener) carried secret in a
 // header, form field or query value.
-func (j *Journal) SawSecret(listener, secret string) bool {
+func (j *Journal) SawSecret(listener route.Listener, secret string) bool {
 	fp := j.Fingerprint(secret)
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -157,8 +157,8 @@ func (j *Journal) BlobGets(repo string, d digest.Digest) int {
 			continue
 		}
 		switch {
-		case e.Kind == string(route.KindBlob) && (repo == "" || e.Repo == repo):
-		case e.Kind == string(route.KindForeign) && repo == "":
+		case e.Kind == route.KindBlob && (repo == "" || e.Repo == repo):
+		case e.Kind == route.KindForeign && repo == "":
 		default:
 			continue
 		}
@@ -258,12 +258,12 @@ func secretName(name string) bool {
 
 // Middleware records every request on listener, then passes it to next. It must be the
 // outermost layer: it sees what the client sent and what finally went out.
-func (j *Journal) Middleware(listener string, next http.Handler) http.Handler {
+func (j *Journal) Middleware(listener route.Listener, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rt := route.Parse(r.URL.Path)
 		e := Entry{
 			Time: time.Now(), Listener: listener, Method: r.Method, Host: r.Host, Path: r.URL.Path,
-			Repo: rt.Repo, Kind: string(rt.Kind), Digest: rt.Digest, RemoteAddr: r.RemoteAddr,
+			Repo: rt.Repo, Kind: rt.Kind, Digest: rt.Digest, RemoteAddr: r.RemoteAddr,
 		}
 		var secrets []string
 		addSecret := func(s string) {

@@ -14,6 +14,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/criimage/criimage/registry/journal"
+	"github.com/criimage/criimage/registry/route"
 )
 
 // server runs h behind the journal on a real loopback listener; done receives after the journal
@@ -21,7 +22,7 @@ import (
 func server(t *testing.T, j *journal.Journal, h http.Handler) (*httptest.Server, chan struct{}) {
 	t.Helper()
 	done := make(chan struct{}, 16)
-	mw := j.Middleware("plain", h)
+	mw := j.Middleware(route.ListenerPlain, h)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() { done <- struct{}{} }()
 		mw.ServeHTTP(w, r)
@@ -94,10 +95,10 @@ func TestSecretsAreFingerprintedNeverStored(t *testing.T) {
 		{password, true}, {user + ":" + password, true}, {bearer, true}, {refresh, true},
 		{qtoken, true}, {unread, true}, {"never-sent", false},
 	} {
-		if got := j.SawSecret("plain", c.secret); got != c.want {
+		if got := j.SawSecret(route.ListenerPlain, c.secret); got != c.want {
 			t.Errorf("SawSecret(plain, %q) = %v, want %v", c.secret, got, c.want)
 		}
-		if j.SawSecret("tls", c.secret) {
+		if j.SawSecret(route.ListenerTLS, c.secret) {
 			t.Errorf("SawSecret(tls, %q): wrong listener", c.secret)
 		}
 	}
@@ -339,7 +340,7 @@ func TestJournalRing(t *testing.T) {
 		t.Fatal(err)
 	}
 	j.SetMaxEntries(3)
-	h := j.Middleware("plain", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
+	h := j.Middleware(route.ListenerPlain, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
 	for i := 0; i < 10; i++ {
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", fmt.Sprintf("/v2/anon/r/manifests/t%d", i), nil))
 	}

@@ -16,6 +16,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/criimage/criimage/registry"
+	"github.com/criimage/criimage/registry/route"
 )
 
 // A running fixture registry is a Source (criimage registry can hand itself to WriteCertsDir).
@@ -79,11 +80,14 @@ func TestLiveRuntime(t *testing.T) {
 	}
 	t.Logf("runtime %s %s (CRI %s)", v.RuntimeName, v.RuntimeVersion, v.RuntimeApiVersion)
 
-	refs := []struct{ pull, listed, listener string }{
-		{reg.PlainHost() + "/anon/smoke:v1", reg.PlainHost() + "/anon/smoke:v1", registry.ListenerPlain},
-		{"smoke:v1", "docker.io/library/smoke:v1", registry.ListenerPlain},
-		{reg.TLSHost() + "/anon/smoke:v1", reg.TLSHost() + "/anon/smoke:v1", registry.ListenerTLS},
-		{reg.TLSAddr() + "/anon/smoke:v1", reg.TLSAddr() + "/anon/smoke:v1", registry.ListenerTLS},
+	refs := []struct {
+		pull, listed string
+		listener     route.Listener
+	}{
+		{reg.PlainHost() + "/anon/smoke:v1", reg.PlainHost() + "/anon/smoke:v1", route.ListenerPlain},
+		{"smoke:v1", "docker.io/library/smoke:v1", route.ListenerPlain},
+		{reg.TLSHost() + "/anon/smoke:v1", reg.TLSHost() + "/anon/smoke:v1", route.ListenerTLS},
+		{reg.TLSAddr() + "/anon/smoke:v1", reg.TLSAddr() + "/anon/smoke:v1", route.ListenerTLS},
 	}
 	for _, r := range refs {
 		before := reg.Journal().Last()
@@ -97,7 +101,7 @@ func TestLiveRuntime(t *testing.T) {
 		}
 		var got []string
 		for _, e := range reg.Journal().Since(before) {
-			got = append(got, e.Listener+" "+e.Method+" "+e.Path+"?"+e.RawQuery)
+			got = append(got, string(e.Listener)+" "+e.Method+" "+e.Path+"?"+e.RawQuery)
 			if e.Listener != r.listener {
 				t.Errorf("PullImage %s reached the %s listener: %s %s", r.pull, e.Listener, e.Method, e.Path)
 			}

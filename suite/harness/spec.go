@@ -20,6 +20,7 @@ import (
 	"github.com/criimage/criimage/registry/faults"
 	"github.com/criimage/criimage/registry/gates"
 	"github.com/criimage/criimage/registry/journal"
+	"github.com/criimage/criimage/registry/route"
 	"github.com/criimage/criimage/suite/config"
 )
 
@@ -254,7 +255,7 @@ func (s *Spec) Journal() []journal.Entry { return s.Env.Reg.Journal().Since(s.st
 func (s *Spec) ExpectFetchedFrom(repo string) {
 	fetched := false
 	for _, e := range s.Journal() {
-		if e.Repo == repo && e.Kind == "manifest" {
+		if e.Repo == repo && e.Kind == route.KindManifest {
 			fetched = true
 		}
 	}
@@ -263,7 +264,7 @@ func (s *Spec) ExpectFetchedFrom(repo string) {
 
 // SawSecret reports whether a request of this spec on listener carried secret (a password,
 // token or auth string; the journal keeps only keyed fingerprints).
-func (s *Spec) SawSecret(listener, secret string) bool {
+func (s *Spec) SawSecret(listener route.Listener, secret string) bool {
 	fp := s.Env.Reg.Journal().Fingerprint(secret)
 	for _, e := range s.Journal() {
 		if e.Listener == listener && slices.Contains(e.Secrets, fp) {
@@ -306,7 +307,7 @@ func (s *Spec) PullAsync(ctx context.Context, ref string, auth *runtime.AuthConf
 // GateBlob holds the first GET of blob d in repo until the spec releases it. The gate is
 // released at cleanup in any case, so a failed spec never leaves a request hanging.
 func (s *Spec) GateBlob(repo string, d digest.Digest) *gates.Gate {
-	g := s.Env.Reg.Gates().Arm(faults.Match{Method: "GET", Repo: repo, Kind: "blob", Digest: d})
+	g := s.Env.Reg.Gates().Arm(route.Match{Method: "GET", Repo: repo, Kind: route.KindBlob, Digest: d})
 	DeferCleanup(func() { g.Release(); s.Env.Reg.Gates().Disarm(g) })
 	return g
 }
@@ -330,7 +331,7 @@ func (s *Spec) ExpectClientGone(g *gates.Gate, repo string, d digest.Digest, why
 		default:
 		}
 		for _, e := range s.Journal() {
-			if e.Repo == repo && e.Digest == d && e.Kind == "blob" && e.Aborted {
+			if e.Repo == repo && e.Digest == d && e.Kind == route.KindBlob && e.Aborted {
 				return true
 			}
 		}

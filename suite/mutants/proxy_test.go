@@ -13,7 +13,7 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/criimage/criimage/fixtures"
-	"github.com/criimage/criimage/registry/faults"
+	"github.com/criimage/criimage/registry/route"
 	"github.com/criimage/criimage/suite/config"
 	"github.com/criimage/criimage/suite/harness"
 	"github.com/criimage/criimage/suite/mutants"
@@ -79,7 +79,7 @@ func checks() map[string]check {
 					t.Fatal(err)
 				}
 				ref := e.reg.PlainHost() + "/" + repo + ":v1"
-				g := e.reg.Gates().Arm(faults.Match{Method: "GET", Repo: repo, Kind: "blob", Digest: img.Layers[1]})
+				g := e.reg.Gates().Arm(route.Match{Method: "GET", Repo: repo, Kind: route.KindBlob, Digest: img.Layers[1]})
 				ctx, cancel := context.WithCancel(context.Background())
 				done := make(chan error, 1)
 				go func() { _, err := pull(ctx, c.cli, ref, nil); done <- err }()
@@ -128,7 +128,7 @@ func checks() map[string]check {
 		},
 		mutants.PullConcurrentFails: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
 			img, repo, ref := e.unique(t, "anon", "v1")
-			g := e.reg.Gates().Arm(faults.Match{Method: "GET", Repo: repo, Kind: "blob", Digest: img.Layers[0]})
+			g := e.reg.Gates().Arm(route.Match{Method: "GET", Repo: repo, Kind: route.KindBlob, Digest: img.Layers[0]})
 			first := make(chan error, 1)
 			go func() { _, err := pull(context.Background(), bad, ref, nil); first <- err }()
 			wctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -12,6 +12,7 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/criimage/criimage/registry/faults"
+	"github.com/criimage/criimage/registry/route"
 	"github.com/criimage/criimage/suite/config"
 	"github.com/criimage/criimage/suite/harness"
 )
@@ -49,7 +50,7 @@ func (su *suite) authSpecs() {
 				id, err := s.Pull(ctx, ref, userPass())
 				Expect(err).NotTo(HaveOccurred())
 				Expect(s.Status(ctx, ref).GetId()).To(Equal(id))
-				Expect(s.SawSecret("plain", harness.FixturePassword)).To(BeTrue(),
+				Expect(s.SawSecret(route.ListenerPlain, harness.FixturePassword)).To(BeTrue(),
 					"the registry never saw the password: did the pull authenticate?")
 			})
 
@@ -69,7 +70,7 @@ func (su *suite) authSpecs() {
 				_, err := s.Pull(ctx, ref, userPass())
 				Expect(err).NotTo(HaveOccurred())
 				Expect(s.Status(ctx, ref)).NotTo(BeNil())
-				Expect(hasKind(s, "token")).To(BeTrue(), "no token request in the journal")
+				Expect(hasKind(s, route.KindToken)).To(BeTrue(), "no token request in the journal")
 			})
 
 		su.spec("AUTH-005", "a GET-only token service (POST answers 404) still authenticates the pull",
@@ -90,7 +91,7 @@ func (su *suite) authSpecs() {
 				_, err := s.Pull(ctx, ref, &runtime.AuthConfig{IdentityToken: tok})
 				Expect(err).NotTo(HaveOccurred())
 				Expect(s.Status(ctx, ref)).NotTo(BeNil())
-				Expect(s.SawSecret("plain", tok)).To(BeTrue(), "the token service never saw the identity token")
+				Expect(s.SawSecret(route.ListenerPlain, tok)).To(BeTrue(), "the token service never saw the identity token")
 			})
 
 		su.spec("AUTH-007", "registry_token is sent to the registry as a bearer token",
@@ -150,7 +151,7 @@ func (su *suite) authSpecs() {
 					a := userPass()
 					a.ServerAddress = server
 					_, err := s.Pull(ctx, ref, a)
-					Expect(s.SawSecret("plain", harness.FixturePassword)).To(BeFalse(),
+					Expect(s.SawSecret(route.ListenerPlain, harness.FixturePassword)).To(BeFalse(),
 						"credentials meant for %s reached the fixture registry at %s", a.ServerAddress, s.Env.Reg.PlainHost())
 					authFailed(ctx, s, ref, err, "credentials scoped to "+server)
 				}
@@ -226,7 +227,7 @@ func (su *suite) authSpecs() {
 				img := s.Unique(2, 256)
 				repo := s.Push(img, "basic", "v1")
 				ref := s.Ref(repo, "v1")
-				s.Arm(faults.Rule{Match: faults.Match{Repo: repo, Kind: "blob", Digest: img.Layers[1]}, Action: faults.Action{Kind: "status", Status: 401}})
+				s.Arm(faults.Rule{Match: route.Match{Repo: repo, Kind: route.KindBlob, Digest: img.Layers[1]}, Action: faults.Action{Kind: faults.KindStatus, Status: 401}})
 				_, err := s.Pull(ctx, ref, userPass())
 				harness.ExpectPullError(err, "blob answered 401")
 				s.ExpectAbsent(ctx, ref)
@@ -251,7 +252,7 @@ func (su *suite) authSpecs() {
 				Expect(err).NotTo(HaveOccurred())
 				n := 0
 				for _, e := range s.Journal() {
-					if e.Kind == "token" && e.Status == 200 {
+					if e.Kind == route.KindToken && e.Status == 200 {
 						n++
 					}
 				}
@@ -267,8 +268,8 @@ func (su *suite) authSpecs() {
 				_, err := s.Pull(ctx, ref, userPass())
 				Expect(err).NotTo(HaveOccurred())
 				Expect(s.Status(ctx, ref)).NotTo(BeNil())
-				Expect(s.SawSecret("tls", harness.FixturePassword)).To(BeTrue(), "the TLS listener's token service never saw the password")
-				Expect(s.SawSecret("plain", harness.FixturePassword)).To(BeFalse(), "credentials for the TLS host went to the plain listener")
+				Expect(s.SawSecret(route.ListenerTLS, harness.FixturePassword)).To(BeTrue(), "the TLS listener's token service never saw the password")
+				Expect(s.SawSecret(route.ListenerPlain, harness.FixturePassword)).To(BeFalse(), "credentials for the TLS host went to the plain listener")
 			})
 
 		su.spec("AUTH-021", "registry_token alone is sent as a bearer token, or the pull fails saying registry_token is unsupported; never silently anonymous",
@@ -282,7 +283,7 @@ func (su *suite) authSpecs() {
 				tok := s.Env.Reg.Auth().IssueRegistryToken("repository:" + repo + ":pull")
 				s.Env.Secrets.Add("registry token", tok)
 				id, err := s.Pull(ctx, ref, &runtime.AuthConfig{RegistryToken: tok})
-				sent := s.SawSecret("plain", tok)
+				sent := s.SawSecret(route.ListenerPlain, tok)
 				AddReportEntry("observed", "registry_token only → "+errString(err)+"; token sent: "+yesNo(sent)+"; authorization schemes sent: "+authSchemes(s, repo))
 				if err == nil {
 					Expect(sent).To(BeTrue(), "the pull succeeded but the registry never saw the registry token")
@@ -313,7 +314,7 @@ func (su *suite) authSpecs() {
 				id, err := s.Pull(ctx, ref, &runtime.AuthConfig{Auth: a})
 				Expect(err).NotTo(HaveOccurred(), "auth = base64(%q): user %q, password %q", harness.FixtureColonUser+":<password with ':'>", harness.FixtureColonUser, "<the rest>")
 				Expect(s.Status(ctx, ref).GetId()).To(Equal(id))
-				Expect(s.SawSecret("plain", harness.FixtureColonPassword)).To(BeTrue(), "the registry never saw the whole password")
+				Expect(s.SawSecret(route.ListenerPlain, harness.FixtureColonPassword)).To(BeTrue(), "the registry never saw the whole password")
 				for _, tr := range s.Env.Reg.Auth().TokenRequests()[before:] {
 					if strings.Contains(strings.Join(tr.Scopes, " "), repo) {
 						Expect(tr.Credential).NotTo(Equal("invalid"), "a token request (%s %s) carried a wrong username/password split", tr.Method, tr.Path)
@@ -330,7 +331,7 @@ func (su *suite) authSpecs() {
 				_, err := s.Pull(ctx, ref, &runtime.AuthConfig{Auth: raw})
 				listed := s.Status(ctx, ref) != nil
 				AddReportEntry("observed", "unpadded auth ("+itoa(len(raw))+" chars, padded form ends in '=') → "+errString(err)+
-					"; listed: "+yesNo(listed)+"; password reached the registry: "+yesNo(s.SawSecret("plain", harness.FixturePassword)))
+					"; listed: "+yesNo(listed)+"; password reached the registry: "+yesNo(s.SawSecret(route.ListenerPlain, harness.FixturePassword)))
 				if err != nil {
 					Expect(listed).To(BeFalse(), "the pull failed but the image is listed")
 				}
@@ -365,7 +366,7 @@ func authSchemes(s *harness.Spec, repo string) string {
 }
 
 // hasKind reports whether the spec's journal has a request of kind.
-func hasKind(s *harness.Spec, kind string) bool {
+func hasKind(s *harness.Spec, kind route.Kind) bool {
 	for _, e := range s.Journal() {
 		if e.Kind == kind {
 			return true

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/criimage/criimage/registry/faults"
+	"github.com/criimage/criimage/registry/route"
 	"github.com/criimage/criimage/suite/config"
 	"github.com/criimage/criimage/suite/harness"
 )
@@ -59,7 +60,7 @@ func (su *suite) cancelSpecs() {
 				img := s.Unique(2, 4096)
 				repo := s.Push(img, "anon", "v1")
 				ref := s.Ref(repo, "v1")
-				s.Arm(faults.Rule{Match: faults.Match{Method: "GET", Repo: repo, Kind: "blob", Digest: img.Layers[1]},
+				s.Arm(faults.Rule{Match: route.Match{Method: "GET", Repo: repo, Kind: route.KindBlob, Digest: img.Layers[1]},
 					Action: faults.Action{Kind: faults.KindStall, AfterBytes: 1024}})
 				bound := 3*d + 10*time.Second
 				pctx, cancel := context.WithTimeout(ctx, bound+10*time.Second)
@@ -86,7 +87,7 @@ func (su *suite) cancelSpecs() {
 				ref := s.Ref(repo, "v1")
 				size := len(img.Blobs[img.Layers[0]])
 				chunks := 12
-				drip := s.Arm(faults.Rule{Match: faults.Match{Method: "GET", Repo: repo, Kind: "blob", Digest: img.Layers[0]},
+				drip := s.Arm(faults.Rule{Match: route.Match{Method: "GET", Repo: repo, Kind: route.KindBlob, Digest: img.Layers[0]},
 					Action: faults.Action{Kind: faults.KindDrip, DripBytes: size/chunks + 1, DripEvery: d / 6}})
 				// Total time ≈ 2×d, but bytes arrive every d/6.
 				first := s.PullAsync(ctx, ref, nil)
@@ -124,7 +125,7 @@ func (su *suite) cancelSpecs() {
 				layer := a.Layers[0]
 				size := len(a.Blobs[layer])
 				chunks := 12
-				drip := s.Arm(faults.Rule{Match: faults.Match{Method: "GET", Repo: repo, Kind: "blob", Digest: layer},
+				drip := s.Arm(faults.Rule{Match: route.Match{Method: "GET", Repo: repo, Kind: route.KindBlob, Digest: layer},
 					Action: faults.Action{Kind: faults.KindDrip, DripBytes: size/chunks + 1, DripEvery: d / 6}})
 				first := s.PullAsync(ctx, s.Ref(repo, "a"), nil)
 				Eventually(func() int { return s.Env.Reg.Faults().Used(drip) }).WithTimeout(s.Env.Cfg.RPCTimeout).

@@ -3,14 +3,16 @@ package specs
 import (
 	"context"
 
-	"google.golang.org/grpc/codes"
 	"time"
+
+	"google.golang.org/grpc/codes"
 
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
 	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
 
 	"github.com/criimage/criimage/fixtures"
 	"github.com/criimage/criimage/registry/faults"
+	"github.com/criimage/criimage/registry/route"
 	"github.com/criimage/criimage/suite/harness"
 )
 
@@ -37,7 +39,7 @@ func (su *suite) failureSpecs() {
 				img := s.Unique(3, 2048)
 				repo := s.Push(img, "anon", "v1")
 				ref := s.Ref(repo, "v1")
-				s.Arm(faults.Rule{Match: faults.Match{Method: "GET", Repo: repo, Kind: "blob", Digest: img.Layers[1]},
+				s.Arm(faults.Rule{Match: route.Match{Method: "GET", Repo: repo, Kind: route.KindBlob, Digest: img.Layers[1]},
 					Action: faults.Action{Kind: faults.KindCorrupt, AfterBytes: 100}, Times: 1})
 				_, err := s.Pull(ctx, ref, nil)
 				harness.ExpectPullError(err, "corrupted layer bytes")
@@ -51,7 +53,7 @@ func (su *suite) failureSpecs() {
 				img := s.Unique(2, 4096)
 				repo := s.Push(img, "anon", "v1")
 				ref := s.Ref(repo, "v1")
-				s.Arm(faults.Rule{Match: faults.Match{Method: "GET", Repo: repo, Kind: "blob", Digest: img.Layers[0]},
+				s.Arm(faults.Rule{Match: route.Match{Method: "GET", Repo: repo, Kind: route.KindBlob, Digest: img.Layers[0]},
 					Action: faults.Action{Kind: faults.KindTruncate, AfterBytes: 512}})
 				_, err := s.Pull(ctx, ref, nil)
 				harness.ExpectPullError(err, "truncated blob")
@@ -68,7 +70,7 @@ func (su *suite) failureSpecs() {
 				good := s.Ref(repo, "good")
 				id := s.MustPull(ctx, good)
 				// The content is already local, so only resolving :bad touches the registry: fail it.
-				s.Arm(faults.Rule{Match: faults.Match{Repo: repo, Kind: "manifest", Reference: "bad"},
+				s.Arm(faults.Rule{Match: route.Match{Repo: repo, Kind: route.KindManifest, Reference: "bad"},
 					Action: faults.Action{Kind: faults.KindStatus, Status: 500}})
 				_, err := s.Pull(ctx, s.Ref(repo, "bad"), nil)
 				harness.ExpectPullError(err, "manifest of :bad answers 500")
@@ -86,11 +88,11 @@ func (su *suite) failureSpecs() {
 				_, err := s.Pull(ctx, s.Ref(repo, "nosuchtag"), nil)
 				st := harness.ExpectPullError(err, "unknown tag")
 				AddReportEntry("observed", "unknown tag → "+st.Code().String()+": "+st.Message())
-				s.Arm(faults.Rule{Match: faults.Match{Repo: repo, Kind: "manifest"}, Action: faults.Action{Kind: "status", Status: 500}, Times: 20})
+				s.Arm(faults.Rule{Match: route.Match{Repo: repo, Kind: route.KindManifest}, Action: faults.Action{Kind: faults.KindStatus, Status: 500}, Times: 20})
 				_, err = s.Pull(ctx, s.Ref(repo, "v1"), nil)
 				harness.ExpectPullError(err, "manifest 500")
 				s.Env.Reg.Faults().ClearAll()
-				s.Arm(faults.Rule{Match: faults.Match{Method: "GET", Repo: repo, Kind: "blob"}, Action: faults.Action{Kind: "status", Status: 503}})
+				s.Arm(faults.Rule{Match: route.Match{Method: "GET", Repo: repo, Kind: route.KindBlob}, Action: faults.Action{Kind: faults.KindStatus, Status: 503}})
 				_, err = s.Pull(ctx, s.Ref(repo, "v1"), nil)
 				harness.ExpectPullError(err, "blob 503")
 				s.ExpectAbsent(ctx, s.Ref(repo, "v1"))
@@ -114,7 +116,7 @@ func (su *suite) failureSpecs() {
 				for _, kind := range []string{faults.KindCorrupt, faults.KindTruncate, faults.KindStatus} {
 					img := s.Unique(2, 1<<20)
 					repo := s.Push(img, "anon", "v1")
-					s.Arm(faults.Rule{Match: faults.Match{Method: "GET", Repo: repo, Kind: "blob", Digest: img.Layers[1]},
+					s.Arm(faults.Rule{Match: route.Match{Method: "GET", Repo: repo, Kind: route.KindBlob, Digest: img.Layers[1]},
 						Action: faults.Action{Kind: kind, AfterBytes: 512 << 10, Status: 500}})
 					_, err := s.Pull(ctx, s.Ref(repo, "v1"), nil)
 					harness.ExpectPullError(err, kind+" on the second layer")
@@ -128,7 +130,7 @@ func (su *suite) failureSpecs() {
 				img := s.Unique(3, 2048)
 				broken := s.Push(img, "anon", "v1")
 				good := s.Push(img, "anon", "v1")
-				s.Arm(faults.Rule{Match: faults.Match{Method: "GET", Repo: broken, Kind: "blob", Digest: img.Layers[2]},
+				s.Arm(faults.Rule{Match: route.Match{Method: "GET", Repo: broken, Kind: route.KindBlob, Digest: img.Layers[2]},
 					Action: faults.Action{Kind: faults.KindCorrupt, AfterBytes: 64}})
 				_, err := s.Pull(ctx, s.Ref(broken, "v1"), nil)
 				harness.ExpectPullError(err, "corrupted last layer")

@@ -10,6 +10,7 @@ import (
 	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
 
 	"github.com/criimage/criimage/fixtures"
+	"github.com/criimage/criimage/registry/route"
 	"github.com/criimage/criimage/suite/config"
 	"github.com/criimage/criimage/suite/harness"
 )
@@ -126,7 +127,7 @@ func (su *suite) formatSpecs() {
 			Meta{Level: Recommended, Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Fixture(fixtures.NameForeignLayer)
 				expectFixture(ctx, s, img)
-				Expect(hasListener(s, "foreign")).To(BeTrue(), "the foreign layer was not fetched from its URL")
+				Expect(hasListener(s, route.ListenerForeign)).To(BeTrue(), "the foreign layer was not fetched from its URL")
 			})
 		su.spec("FMT-008", "an image with an empty layer pulls",
 			Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {

@@ -14,14 +14,14 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/criimage/criimage/fixtures"
-	"github.com/criimage/criimage/registry"
 	"github.com/criimage/criimage/registry/faults"
+	"github.com/criimage/criimage/registry/route"
 	"github.com/criimage/criimage/suite/config"
 	"github.com/criimage/criimage/suite/harness"
 )
 
 // expectNoCredentialAt asserts that listener saw none of the fixture credentials.
-func expectNoCredentialAt(s *harness.Spec, listener string, extra ...string) {
+func expectNoCredentialAt(s *harness.Spec, listener route.Listener, extra ...string) {
 	for _, sec := range append([]string{harness.FixturePassword, harness.FixtureAuth()}, extra...) {
 		ExpectWithOffset(1, s.SawSecret(listener, sec)).To(BeFalse(), "the %s host received a fixture credential", listener)
 	}
@@ -63,7 +63,7 @@ func (su *suite) leakSpecs() {
 					}
 				}
 				// The token service failing outright, with a good password in play.
-				s.Arm(faults.Rule{Match: faults.Match{Kind: "token"}, Action: faults.Action{Kind: "status", Status: 500}})
+				s.Arm(faults.Rule{Match: route.Match{Kind: route.KindToken}, Action: faults.Action{Kind: faults.KindStatus, Status: 500}})
 				_, err := s.Pull(ctx, token, userPass())
 				Expect(err).To(HaveOccurred())
 				Expect(s.Env.Secrets.TakeLeaks()).To(BeEmpty(), "errors carried secrets")
@@ -74,11 +74,11 @@ func (su *suite) leakSpecs() {
 				img := s.Unique(2, 256)
 				repo := s.Push(img, "basic", "v1")
 				ref := s.Ref(repo, "v1")
-				s.Arm(faults.Rule{Match: faults.Match{Method: "GET", Repo: repo, Kind: "blob"}, Action: faults.Action{Kind: faults.KindRedirectForeign}})
+				s.Arm(faults.Rule{Match: route.Match{Method: "GET", Repo: repo, Kind: route.KindBlob}, Action: faults.Action{Kind: faults.KindRedirectForeign}})
 				_, err := s.Pull(ctx, ref, userPass())
 				Expect(err).NotTo(HaveOccurred(), "the redirected blobs are served by the foreign host")
-				Expect(hasListener(s, "foreign")).To(BeTrue(), "the target never followed the redirect")
-				expectNoCredentialAt(s, "foreign")
+				Expect(hasListener(s, route.ListenerForeign)).To(BeTrue(), "the target never followed the redirect")
+				expectNoCredentialAt(s, route.ListenerForeign)
 			})
 
 		su.spec("LEAK-003", "foreign layer URLs are fetched without the registry credentials",
@@ -90,18 +90,18 @@ func (su *suite) leakSpecs() {
 				if err != nil {
 					Skip("unsupported: the target does not pull images with foreign layers (" + err.Error() + "); nothing can leak")
 				}
-				Expect(hasListener(s, "foreign")).To(BeTrue(), "the pull succeeded without fetching the foreign layer from its URL")
-				expectNoCredentialAt(s, "foreign")
+				Expect(hasListener(s, route.ListenerForeign)).To(BeTrue(), "the pull succeeded without fetching the foreign layer from its URL")
+				expectNoCredentialAt(s, route.ListenerForeign)
 			})
 
 		su.spec("LEAK-004", "records whether a redirect target's auth challenge receives the user's credentials",
 			Meta{Level: Informational, Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				repo := s.Push(img, "basic", "v1")
-				s.Arm(faults.Rule{Match: faults.Match{Method: "GET", Repo: repo, Kind: "blob"}, Action: faults.Action{Kind: faults.KindRedirectChallenge}})
+				s.Arm(faults.Rule{Match: route.Match{Method: "GET", Repo: repo, Kind: route.KindBlob}, Action: faults.Action{Kind: faults.KindRedirectChallenge}})
 				_, err := s.Pull(ctx, s.Ref(repo, "v1"), userPass())
 				AddReportEntry("observed", "pull: "+errString(err)+"; foreign host saw the password: "+
-					yesNo(s.SawSecret("foreign", harness.FixturePassword)))
+					yesNo(s.SawSecret(route.ListenerForeign, harness.FixturePassword)))
 			})
 
 		su.spec("LEAK-006", "a token POST (password grant) redirected to another origin does not carry the password there",
@@ -135,13 +135,13 @@ func (su *suite) leakSpecs() {
 					s.MustPullWith(ctx, ref, userPass())
 					Expect(s.Remove(ctx, ref)).To(Succeed())
 					By("every token " + c.method + " of the TLS listener answered 308 to " + s.Env.Reg.OtherPortURL())
-					id := s.Arm(faults.Rule{Match: faults.Match{Listener: registry.ListenerTLS, Kind: "token", Method: c.method},
+					id := s.Arm(faults.Rule{Match: route.Match{Listener: route.ListenerTLS, Kind: route.KindToken, Method: c.method},
 						Action: faults.Action{Kind: faults.KindRedirectAway, Status: http.StatusPermanentRedirect, Location: s.Env.Reg.OtherPortURL()}})
 					_, err := s.Pull(ctx, ref, userPass())
 					harness.Inform("observed", "token %s over https redirected to http: %d redirected, followed: %s; pull: %s",
-						c.method, s.Env.Reg.Faults().Used(id), yesNo(hasListener(s, registry.ListenerOtherPort)), errString(err))
+						c.method, s.Env.Reg.Faults().Used(id), yesNo(hasListener(s, route.ListenerOtherPort)), errString(err))
 					s.Env.Reg.Faults().Clear(id)
-					expectNoCredentialAt(s, registry.ListenerOtherPort)
+					expectNoCredentialAt(s, route.ListenerOtherPort)
 					if err == nil {
 						Expect(s.Remove(ctx, ref)).To(Succeed())
 					}
@@ -205,14 +205,15 @@ func expectTokenRedirectKeepsCredentials(ctx context.Context, s *harness.Spec, r
 	Expect(s.Remove(ctx, ref)).To(Succeed())
 	total := 0
 	for _, to := range []struct {
-		listener, url string
-		status        int
+		listener route.Listener
+		url      string
+		status   int
 	}{
-		{registry.ListenerForeign, s.Env.Reg.ForeignURL(), http.StatusTemporaryRedirect},
-		{registry.ListenerOtherPort, s.Env.Reg.OtherPortURL(), http.StatusPermanentRedirect},
+		{route.ListenerForeign, s.Env.Reg.ForeignURL(), http.StatusTemporaryRedirect},
+		{route.ListenerOtherPort, s.Env.Reg.OtherPortURL(), http.StatusPermanentRedirect},
 	} {
 		By(fmt.Sprintf("every token %s answered %d to %s", method, to.status, to.url))
-		id := s.Arm(faults.Rule{Match: faults.Match{Listener: registry.ListenerPlain, Kind: "token", Method: method},
+		id := s.Arm(faults.Rule{Match: route.Match{Listener: route.ListenerPlain, Kind: route.KindToken, Method: method},
 			Action: faults.Action{Kind: faults.KindRedirectAway, Status: to.status, Location: to.url}})
 		_, err := s.Pull(ctx, ref, auth)
 		n := s.Env.Reg.Faults().Used(id)
@@ -231,7 +232,7 @@ func expectTokenRedirectKeepsCredentials(ctx context.Context, s *harness.Spec, r
 	}
 }
 
-func hasListener(s *harness.Spec, listener string) bool {
+func hasListener(s *harness.Spec, listener route.Listener) bool {
 	for _, e := range s.Journal() {
 		if e.Listener == listener {
 			return true

@@ -8,7 +8,7 @@ import (
 	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/criimage/criimage/registry/faults"
+	"github.com/criimage/criimage/registry/route"
 	"github.com/criimage/criimage/suite/harness"
 )
 
@@ -168,7 +168,7 @@ func (su *suite) raceSpecs() {
 				Expect(id).To(Equal(img.ID))
 
 				// Hold b's resolution (its first request), remove a, then let b go on.
-				resolve := s.Env.Reg.Gates().Arm(faults.Match{Repo: repo, Kind: "manifest", Reference: "b"})
+				resolve := s.Env.Reg.Gates().Arm(route.Match{Repo: repo, Kind: route.KindManifest, Reference: "b"})
 				DeferCleanup(func() { resolve.Release(); s.Env.Reg.Gates().Disarm(resolve) })
 				res := s.PullAsync(ctx, refB, nil)
 				s.WaitHeld(ctx, resolve, "the manifest of tag b")

@@ -2,8 +2,9 @@ package specs
 
 import (
 	"fmt"
-	"github.com/opencontainers/go-digest"
 	"strconv"
+
+	"github.com/opencontainers/go-digest"
 )
 
 func itoa(n int) string { return strconv.Itoa(n) }
