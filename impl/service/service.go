@@ -3,8 +3,8 @@
 // in the metadata store) and the in-memory index, and answers List/Stream/Status/Remove/FsInfo.
 // It also answers RuntimeService.Version and Status so that crictl, critest and kubelet connect.
 //
-// Decisions (where CRI leaves a choice or containerd v2.4.2 deviates, see
-// shared/reference/containerd-cri-images.md §9):
+// Decisions (where CRI leaves a choice or containerd v2.4.2 deviates; docs/results.md has the
+// evidence of each deviation):
 //   - References: reference.ParseDockerRef; stored fully qualified. "name:tag@digest" pulls and
 //     records by digest only (no repo tag), as containerd. Invalid → InvalidArgument naming it,
 //     before anything is fetched or written.
