@@ -13,16 +13,16 @@ func TestFeatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.Features.Has("schema1") || c.Features.Has("mirror") {
+	if !c.Features.Has(FeatureSchema1) || c.Features.Has(FeatureMirror) {
 		t.Errorf("Has: %v", c.Features.String())
 	}
-	if got := c.Features.Values("pinned"); len(got) != 2 || got[0] != "docker.io/library/a:1" || got[1] != "b" {
+	if got := c.Features.Values(FeaturePinned); len(got) != 2 || got[0] != "docker.io/library/a:1" || got[1] != "b" {
 		t.Errorf("pinned = %q", got)
 	}
-	if v, _ := c.Features.Value("restart"); v != "sh -c 'a,b'" {
+	if v, _ := c.Features.Value(FeatureRestart); v != "sh -c 'a,b'" {
 		t.Errorf("restart = %q", v)
 	}
-	if d, ok, err := c.Features.Duration("progress-timeout"); !ok || err != nil || d.Seconds() != 2 {
+	if d, ok, err := c.Features.Duration(FeatureProgressTimeout); !ok || err != nil || d.Seconds() != 2 {
 		t.Errorf("progress-timeout = %v %v %v", d, ok, err)
 	}
 	if err := c.Validate(); err != nil {

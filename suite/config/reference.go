@@ -1,7 +1,9 @@
 package config
 
 import (
+	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -27,7 +29,12 @@ func Reference() ReferenceProfile {
 
 // Features is the --features value the reference declares.
 func (p ReferenceProfile) Features() string {
-	return "schema1,registry-token,stream-images,mirror,tls,tls-hostname,restart," +
-		"stream-batch=" + strconv.Itoa(p.StreamBatchSize) + ",runtime-handler=" + p.RuntimeHandler +
-		",progress-timeout=" + p.ProgressTimeout.String() + ",pinned=" + p.Pinned
+	decl := []string{FeatureSchema1.String(), FeatureRegistryToken.String(), FeatureStreamImages.String(),
+		FeatureMirror.String(), FeatureTLS.String(), FeatureTLSHostname.String(), FeatureRestart.String()}
+	for f, v := range map[Feature]string{FeatureStreamBatch: strconv.Itoa(p.StreamBatchSize),
+		FeatureRuntimeHandler: p.RuntimeHandler, FeatureProgressTimeout: p.ProgressTimeout.String(), FeaturePinned: p.Pinned} {
+		decl = append(decl, f.String()+"="+v)
+	}
+	sort.Strings(decl)
+	return strings.Join(decl, ",")
 }

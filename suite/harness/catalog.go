@@ -5,7 +5,8 @@ import (
 	"strings"
 
 	"github.com/distribution/reference"
-	. "github.com/onsi/gomega" //nolint:revive // gomega DSL
+	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
+	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
 
 	"github.com/criimage/criimage/fixtures"
 )
@@ -14,13 +15,14 @@ import (
 // documented shapes and expected outcomes, but content (and so IDs) no other spec shares, so
 // that one spec's cleanup never removes another's image.
 func (s *Spec) Catalog() *fixtures.Set {
+	GinkgoHelper()
 	if s.catalog == nil {
 		set, err := fixtures.Catalog(fixtures.Options{
 			Seed:       fmt.Sprintf("%s/%s", s.Env.Nonce, s.ID),
 			ForeignURL: s.Env.Reg.ForeignURL(),
 			ManyLayers: 16, // enough for a chain of snapshots, cheap enough for a 60 s suite
 		})
-		ExpectWithOffset(1, err).NotTo(HaveOccurred(), "fixture catalog")
+		Expect(err).NotTo(HaveOccurred(), "fixture catalog")
 		s.catalog = set
 	}
 	return s.catalog
@@ -28,8 +30,9 @@ func (s *Spec) Catalog() *fixtures.Set {
 
 // Fixture returns the named catalog image (see Catalog).
 func (s *Spec) Fixture(name string) fixtures.Image {
+	GinkgoHelper()
 	img, err := s.Catalog().Image(name)
-	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "fixture %s", name)
+	Expect(err).NotTo(HaveOccurred(), "fixture %s", name)
 	return img
 }
 

@@ -85,8 +85,9 @@ func (s *Spec) UniquePair(layers, layerSize int) (fixtures.Image, fixtures.Image
 
 // Push pushes img to a new unique repository in ns under tag and returns the repository.
 func (s *Spec) Push(img fixtures.Image, ns, tag string) string {
+	GinkgoHelper()
 	repo := s.Repo(ns)
-	ExpectWithOffset(1, img.Push(s.Env.Reg, repo, tag)).To(Succeed(), "seed %s:%s", repo, tag)
+	Expect(img.Push(s.Env.Reg, repo, tag)).To(Succeed(), "seed %s:%s", repo, tag)
 	return repo
 }
 
@@ -163,20 +164,22 @@ func (s *Spec) MustPull(ctx context.Context, ref string) string {
 
 // MustPullWith is MustPull with credentials.
 func (s *Spec) MustPullWith(ctx context.Context, ref string, auth *runtime.AuthConfig) string {
+	GinkgoHelper()
 	id, err := s.Pull(ctx, ref, auth)
-	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "PullImage %s", ref)
-	ExpectWithOffset(1, id).NotTo(BeEmpty(), "PullImage %s returned an empty image_ref (CV-04)", ref)
+	Expect(err).NotTo(HaveOccurred(), "PullImage %s", ref)
+	Expect(id).NotTo(BeEmpty(), "PullImage %s returned an empty image_ref (CV-04)", ref)
 	st, err := s.StatusFull(ctx, ref, false)
-	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "ImageStatus %s after PullImage", ref)
-	ExpectWithOffset(1, st.GetImage()).NotTo(BeNil(), "ImageStatus(%s) right after PullImage returned", ref)
-	ExpectWithOffset(1, st.GetImage().GetId()).To(Equal(id), "ImageStatus(%s).id must be PullImage's image_ref (IS-25)", ref)
+	Expect(err).NotTo(HaveOccurred(), "ImageStatus %s after PullImage", ref)
+	Expect(st.GetImage()).NotTo(BeNil(), "ImageStatus(%s) right after PullImage returned", ref)
+	Expect(st.GetImage().GetId()).To(Equal(id), "ImageStatus(%s).id must be PullImage's image_ref (IS-25)", ref)
 	return id
 }
 
 // Status returns ImageStatus(ref).Image (nil if absent) and fails the spec on an error.
 func (s *Spec) Status(ctx context.Context, ref string) *runtime.Image {
+	GinkgoHelper()
 	resp, err := s.StatusFull(ctx, ref, false)
-	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "ImageStatus %q", ref)
+	Expect(err).NotTo(HaveOccurred(), "ImageStatus %q", ref)
 	return resp.GetImage()
 }
 
@@ -189,10 +192,11 @@ func (s *Spec) StatusFull(ctx context.Context, ref string, verbose bool) (*runti
 
 // List returns ListImages with an empty filter.
 func (s *Spec) List(ctx context.Context) []*runtime.Image {
+	GinkgoHelper()
 	cctx, cancel := s.ctx(ctx)
 	defer cancel()
 	resp, err := s.Env.Images.ListImages(cctx, &runtime.ListImagesRequest{})
-	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "ListImages")
+	Expect(err).NotTo(HaveOccurred(), "ListImages")
 	return resp.GetImages()
 }
 
@@ -206,10 +210,11 @@ func (s *Spec) Remove(ctx context.Context, ref string) error {
 
 // FsInfo calls ImageFsInfo.
 func (s *Spec) FsInfo(ctx context.Context) *runtime.ImageFsInfoResponse {
+	GinkgoHelper()
 	cctx, cancel := s.ctx(ctx)
 	defer cancel()
 	resp, err := s.Env.Images.ImageFsInfo(cctx, &runtime.ImageFsInfoRequest{})
-	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "ImageFsInfo")
+	Expect(err).NotTo(HaveOccurred(), "ImageFsInfo")
 	return resp
 }
 
@@ -226,23 +231,25 @@ func Find(images []*runtime.Image, ref string) *runtime.Image {
 // ExpectAbsent asserts that no ref resolves: ImageStatus returns nil (IS-06) and no listed image
 // carries it.
 func (s *Spec) ExpectAbsent(ctx context.Context, refs ...string) {
+	GinkgoHelper()
 	list := s.List(ctx)
 	for _, r := range refs {
 		if r == "" {
 			continue
 		}
-		ExpectWithOffset(1, s.Status(ctx, r)).To(BeNil(), "ImageStatus(%s) after it should be gone", r)
-		ExpectWithOffset(1, Find(list, r)).To(BeNil(), "ListImages still shows %s", r)
+		Expect(s.Status(ctx, r)).To(BeNil(), "ImageStatus(%s) after it should be gone", r)
+		Expect(Find(list, r)).To(BeNil(), "ListImages still shows %s", r)
 	}
 }
 
 // ExpectPullError asserts a failed pull with a non-OK gRPC status and a message.
 func ExpectPullError(err error, what string) *status.Status {
-	ExpectWithOffset(1, err).To(HaveOccurred(), "PullImage should fail: %s", what)
+	GinkgoHelper()
+	Expect(err).To(HaveOccurred(), "PullImage should fail: %s", what)
 	st, ok := status.FromError(err)
-	ExpectWithOffset(1, ok).To(BeTrue(), "PullImage error is not a gRPC status: %v", err)
-	ExpectWithOffset(1, st.Code()).NotTo(Equal(codes.OK))
-	ExpectWithOffset(1, st.Message()).NotTo(BeEmpty(), "PullImage error without a message")
+	Expect(ok).To(BeTrue(), "PullImage error is not a gRPC status: %v", err)
+	Expect(st.Code()).NotTo(Equal(codes.OK))
+	Expect(st.Message()).NotTo(BeEmpty(), "PullImage error without a message")
 	return st
 }
 
@@ -253,13 +260,14 @@ func (s *Spec) Journal() []journal.Entry { return s.Env.Reg.Journal().Since(s.st
 // spec (a pull that reports success without contacting the registry checks nothing).
 // It fails through Gomega, not ginkgo's Fail, so that a listed expected failure intercepts it.
 func (s *Spec) ExpectFetchedFrom(repo string) {
+	GinkgoHelper()
 	fetched := false
 	for _, e := range s.Journal() {
 		if e.Repo == repo && e.Kind == route.KindManifest {
 			fetched = true
 		}
 	}
-	ExpectWithOffset(1, fetched).To(BeTrue(), "the target never requested a manifest of %s from the fixture registry", repo)
+	Expect(fetched).To(BeTrue(), "the target never requested a manifest of %s from the fixture registry", repo)
 }
 
 // SawSecret reports whether a request of this spec on listener carried secret (a password,
@@ -277,9 +285,10 @@ func (s *Spec) SawSecret(listener route.Listener, secret string) bool {
 // Transcript renders the spec's registry requests (secrets only as fingerprints).
 func (s *Spec) Transcript() string { return s.Env.Reg.Journal().Transcript(s.Journal()) }
 
-// Inform records an implementation-defined observation in the report.
-func Inform(name string, format string, args ...any) {
-	AddReportEntry(name, fmt.Sprintf(format, args...))
+// Observe records what the target did, for the report (an "observed" entry): informational
+// specs judge nothing else, and others add what a reader of a failure or a pass needs to know.
+func Observe(format string, args ...any) {
+	AddReportEntry("observed", fmt.Sprintf(format, args...))
 }
 
 // PullResult is the outcome of an asynchronous pull.
@@ -304,12 +313,17 @@ func (s *Spec) PullAsync(ctx context.Context, ref string, auth *runtime.AuthConf
 	return ch
 }
 
-// GateBlob holds the first GET of blob d in repo until the spec releases it. The gate is
-// released at cleanup in any case, so a failed spec never leaves a request hanging.
-func (s *Spec) GateBlob(repo string, d digest.Digest) *gates.Gate {
-	g := s.Env.Reg.Gates().Arm(route.Match{Method: "GET", Repo: repo, Kind: route.KindBlob, Digest: d})
+// Gate holds the first request m selects until the spec releases it. The gate is released and
+// disarmed at cleanup in any case, so a failed spec never leaves a request hanging.
+func (s *Spec) Gate(m route.Match) *gates.Gate {
+	g := s.Env.Reg.Gates().Arm(m)
 	DeferCleanup(func() { g.Release(); s.Env.Reg.Gates().Disarm(g) })
 	return g
+}
+
+// GateBlob holds the first GET of blob d in repo (Gate).
+func (s *Spec) GateBlob(repo string, d digest.Digest) *gates.Gate {
+	return s.Gate(route.Match{Method: "GET", Repo: repo, Kind: route.KindBlob, Digest: d})
 }
 
 // Arm arms a fault rule for the spec; it is cleared at cleanup.
@@ -323,8 +337,9 @@ func (s *Spec) Arm(r faults.Rule) string {
 // held by g (a GET of blob d in repo) go away: the gate reports it, or the journal records the
 // request as aborted. Call it right after the client cancelled.
 func (s *Spec) ExpectClientGone(g *gates.Gate, repo string, d digest.Digest, why string) {
+	GinkgoHelper()
 	bound := s.CancelBound()
-	EventuallyWithOffset(1, func() bool {
+	Eventually(func() bool {
 		select {
 		case <-g.ClientGone():
 			return true
@@ -355,8 +370,9 @@ func (s *Spec) CancelBound() time.Duration {
 // a moment after the client has the last byte) until blob d of repo was fetched at least once,
 // and returns the count.
 func (s *Spec) EventuallyBlobGets(repo string, d digest.Digest) int {
+	GinkgoHelper()
 	n := 0
-	EventuallyWithOffset(1, func() int {
+	Eventually(func() int {
 		n = s.Env.Reg.Journal().BlobGets(repo, d)
 		return n
 	}).WithTimeout(5*time.Second).WithPolling(10*time.Millisecond).Should(BeNumerically(">=", 1), "blob %s of %s was never fetched", d, repo)
@@ -365,7 +381,8 @@ func (s *Spec) EventuallyBlobGets(repo string, d digest.Digest) int {
 
 // WaitHeld waits (bounded by the RPC timeout) until g holds a request.
 func (s *Spec) WaitHeld(ctx context.Context, g *gates.Gate, what string) {
+	GinkgoHelper()
 	cctx, cancel := s.ctx(ctx)
 	defer cancel()
-	ExpectWithOffset(1, g.Wait(cctx)).To(Succeed(), "the target never requested %s", what)
+	Expect(g.Wait(cctx)).To(Succeed(), "the target never requested %s", what)
 }

@@ -96,7 +96,7 @@ func TestMutants(t *testing.T) {
 func features() string {
 	var keep []string
 	for _, f := range strings.Split(config.Reference().Features(), ",") {
-		if f != config.FeatureRestart && !strings.HasPrefix(f, config.FeatureRestart+"=") {
+		if f != config.FeatureRestart.String() && !strings.HasPrefix(f, config.FeatureRestart.String()+"=") {
 			keep = append(keep, f)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/criimage/criimage/registry/faults"
 	"github.com/criimage/criimage/registry/route"
 	"github.com/criimage/criimage/suite/config"
+	"github.com/criimage/criimage/suite/framework"
 	"github.com/criimage/criimage/suite/harness"
 )
 
@@ -24,27 +25,28 @@ func userPass() *runtime.AuthConfig {
 
 // authFailed asserts a pull failed for want of authorization: a clear error, nothing created.
 func authFailed(ctx context.Context, s *harness.Spec, ref string, err error, what string) {
+	GinkgoHelper()
 	st := harness.ExpectPullError(err, what)
 	msg := strings.ToLower(st.Message())
-	ExpectWithOffset(1, msg).To(Or(ContainSubstring("unauthorized"), ContainSubstring("authoriz"), ContainSubstring("denied"),
+	Expect(msg).To(Or(ContainSubstring("unauthorized"), ContainSubstring("authoriz"), ContainSubstring("denied"),
 		ContainSubstring("401"), ContainSubstring("403"), ContainSubstring("authenticat"), ContainSubstring("credential")),
 		"%s: the error should say that authorization failed, got: %s", what, st.Message())
 	s.ExpectAbsent(ctx, ref)
 }
 
 // authSpecs: every AuthConfig field, precedence, scoping and the token flows.
-func (su *suite) authSpecs() {
+func authSpecs(su *framework.Tree) {
 	Describe("Authentication", func() {
-		su.spec("AUTH-001", "a pull from a Basic-auth repository without credentials fails clearly and creates nothing",
-			Meta{Refs: []string{"IS-07", "IS-34"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("AUTH-001", "a pull from a Basic-auth repository without credentials fails clearly and creates nothing",
+			framework.Meta{Refs: []string{"IS-07", "IS-34"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				ref := s.Ref(s.Push(img, "basic", "v1"), "v1")
 				_, err := s.Pull(ctx, ref, nil)
 				authFailed(ctx, s, ref, err, "anonymous pull of a Basic-auth repository")
 			})
 
-		su.spec("AUTH-002", "username and password authenticate a Basic-auth pull",
-			Meta{Refs: []string{"IS-07", "IS-33", "IS-34"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("AUTH-002", "username and password authenticate a Basic-auth pull",
+			framework.Meta{Refs: []string{"IS-07", "IS-33", "IS-34"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				ref := s.Ref(s.Push(img, "basic", "v1"), "v1")
 				id, err := s.Pull(ctx, ref, userPass())
@@ -54,8 +56,8 @@ func (su *suite) authSpecs() {
 					"the registry never saw the password: did the pull authenticate?")
 			})
 
-		su.spec("AUTH-003", "the auth field (base64 user:password) authenticates a Basic-auth pull",
-			Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("AUTH-003", "the auth field (base64 user:password) authenticates a Basic-auth pull",
+			framework.Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				ref := s.Ref(s.Push(img, "basic", "v1"), "v1")
 				_, err := s.Pull(ctx, ref, &runtime.AuthConfig{Auth: harness.FixtureAuth()})
@@ -63,8 +65,8 @@ func (su *suite) authSpecs() {
 				Expect(s.Status(ctx, ref)).NotTo(BeNil())
 			})
 
-		su.spec("AUTH-004", "username and password authenticate a bearer-token pull (token service POST or GET)",
-			Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("AUTH-004", "username and password authenticate a bearer-token pull (token service POST or GET)",
+			framework.Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(2, 256)
 				ref := s.Ref(s.Push(img, "token", "v1"), "v1")
 				_, err := s.Pull(ctx, ref, userPass())
@@ -73,8 +75,8 @@ func (su *suite) authSpecs() {
 				Expect(hasKind(s, route.KindToken)).To(BeTrue(), "no token request in the journal")
 			})
 
-		su.spec("AUTH-005", "a GET-only token service (POST answers 404) still authenticates the pull",
-			Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("AUTH-005", "a GET-only token service (POST answers 404) still authenticates the pull",
+			framework.Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				ref := s.Ref(s.Push(img, "token-get", "v1"), "v1")
 				_, err := s.Pull(ctx, ref, userPass())
@@ -82,8 +84,8 @@ func (su *suite) authSpecs() {
 				Expect(s.Status(ctx, ref)).NotTo(BeNil())
 			})
 
-		su.spec("AUTH-006", "identity_token is used to obtain an access token",
-			Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("AUTH-006", "identity_token is used to obtain an access token",
+			framework.Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				ref := s.Ref(s.Push(img, "token", "v1"), "v1")
 				tok := s.Env.Reg.Auth().IssueRefreshToken()
@@ -94,8 +96,8 @@ func (su *suite) authSpecs() {
 				Expect(s.SawSecret(route.ListenerPlain, tok)).To(BeTrue(), "the token service never saw the identity token")
 			})
 
-		su.spec("AUTH-007", "registry_token is sent to the registry as a bearer token",
-			Meta{Needs: []string{config.FeatureRegistryToken}, Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("AUTH-007", "registry_token is sent to the registry as a bearer token",
+			framework.Meta{Needs: []config.Feature{config.FeatureRegistryToken}, Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				repo := s.Push(img, "regtoken", "v1")
 				ref := s.Ref(repo, "v1")
@@ -106,8 +108,8 @@ func (su *suite) authSpecs() {
 				Expect(s.Status(ctx, ref)).NotTo(BeNil())
 			})
 
-		su.spec("AUTH-008", "a wrong password fails clearly, promptly and creates nothing",
-			Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("AUTH-008", "a wrong password fails clearly, promptly and creates nothing",
+			framework.Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
 				for _, ns := range []string{"basic", "token"} {
 					img := s.Unique(1, 256)
 					ref := s.Ref(s.Push(img, ns, "v1"), "v1")
@@ -118,8 +120,8 @@ func (su *suite) authSpecs() {
 				}
 			})
 
-		su.spec("AUTH-009", "malformed auth fields fail the pull without echoing the secret",
-			Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("AUTH-009", "malformed auth fields fail the pull without echoing the secret",
+			framework.Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				ref := s.Ref(s.Push(img, "basic", "v1"), "v1")
 				noColon := base64.StdEncoding.EncodeToString([]byte(harness.FixtureUser + "@" + harness.FixturePassword))
@@ -131,8 +133,8 @@ func (su *suite) authSpecs() {
 				s.ExpectAbsent(ctx, ref)
 			})
 
-		su.spec("AUTH-010", "credentials scoped by server_address to this registry are used",
-			Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("AUTH-010", "credentials scoped by server_address to this registry are used",
+			framework.Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				ref := s.Ref(s.Push(img, "basic", "v1"), "v1")
 				a := userPass()
@@ -142,8 +144,8 @@ func (su *suite) authSpecs() {
 				Expect(s.Status(ctx, ref)).NotTo(BeNil())
 			})
 
-		su.spec("AUTH-011", "credentials for another server_address (another host, or the same host on another port) are not sent to this registry",
-			Meta{Level: Recommended, Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("AUTH-011", "credentials for another server_address (another host, or the same host on another port) are not sent to this registry",
+			framework.Meta{Level: framework.Recommended, Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				ref := s.Ref(s.Push(img, "basic", "v1"), "v1")
 				// The TLS listener is another registry on the pulled registry's host (127.0.0.1).
@@ -157,8 +159,8 @@ func (su *suite) authSpecs() {
 				}
 			})
 
-		su.spec("AUTH-012", "the fixture user may pull only what the token service grants",
-			Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("AUTH-012", "the fixture user may pull only what the token service grants",
+			framework.Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
 				ok := s.Unique(1, 256)
 				allowed := s.Ref(s.Push(ok, "scoped/allowed", "v1"), "v1")
 				_, err := s.Pull(ctx, allowed, userPass())
@@ -169,8 +171,8 @@ func (su *suite) authSpecs() {
 				authFailed(ctx, s, denied, err, "a repository the token service does not grant")
 			})
 
-		su.spec("AUTH-013", "a revoked token (error=invalid_token) mid-pull is renewed and the pull completes",
-			Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("AUTH-013", "a revoked token (error=invalid_token) mid-pull is renewed and the pull completes",
+			framework.Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(3, 1024)
 				repo := s.Push(img, "token", "v1")
 				ref := s.Ref(repo, "v1")
@@ -184,8 +186,8 @@ func (su *suite) authSpecs() {
 				Expect(s.Status(ctx, ref).GetId()).To(Equal(r.ImageRef))
 			})
 
-		su.spec("AUTH-014", "expired short-lived tokens are renewed during a pull",
-			Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("AUTH-014", "expired short-lived tokens are renewed during a pull",
+			framework.Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(3, 1024)
 				repo := s.Push(img, "token-short", "v1")
 				ref := s.Ref(repo, "v1")
@@ -199,21 +201,21 @@ func (su *suite) authSpecs() {
 				Expect(s.Status(ctx, ref)).NotTo(BeNil())
 			})
 
-		su.spec("AUTH-015", "records which credential wins when username/password and auth disagree",
-			Meta{Level: Informational, Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("AUTH-015", "records which credential wins when username/password and auth disagree",
+			framework.Meta{Level: framework.Informational, Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				ref := s.Ref(s.Push(img, "basic", "v1"), "v1")
 				wrongAuth := base64.StdEncoding.EncodeToString([]byte(harness.FixtureUser + ":criimage-wrong-password"))
 				_, err := s.Pull(ctx, ref, &runtime.AuthConfig{Username: harness.FixtureUser, Password: harness.FixturePassword, Auth: wrongAuth})
-				AddReportEntry("observed", "username/password right, auth wrong → "+errString(err))
+				harness.Observe("username/password right, auth wrong → %v", err)
 				img2 := s.Unique(1, 256)
 				ref2 := s.Ref(s.Push(img2, "basic", "v1"), "v1")
 				_, err = s.Pull(ctx, ref2, &runtime.AuthConfig{Username: harness.FixtureUser, Password: "criimage-wrong-password", Auth: harness.FixtureAuth()})
-				AddReportEntry("observed", "username/password wrong, auth right → "+errString(err))
+				harness.Observe("username/password wrong, auth right → %v", err)
 			})
 
-		su.spec("AUTH-016", "anonymous pulls of a public repository ignore credentials for other hosts",
-			Meta{Refs: []string{"IS-34"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("AUTH-016", "anonymous pulls of a public repository ignore credentials for other hosts",
+			framework.Meta{Refs: []string{"IS-34"}}, func(ctx context.Context, s *harness.Spec) {
 				_, ref := s.PushUnique("v1")
 				a := userPass()
 				a.ServerAddress = "https://registry.example.invalid"
@@ -222,8 +224,8 @@ func (su *suite) authSpecs() {
 				Expect(s.Status(ctx, ref)).NotTo(BeNil())
 			})
 
-		su.spec("AUTH-017", "a 401 on a blob after the manifest was authorized fails the pull and creates nothing",
-			Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("AUTH-017", "a 401 on a blob after the manifest was authorized fails the pull and creates nothing",
+			framework.Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(2, 256)
 				repo := s.Push(img, "basic", "v1")
 				ref := s.Ref(repo, "v1")
@@ -233,8 +235,8 @@ func (su *suite) authSpecs() {
 				s.ExpectAbsent(ctx, ref)
 			})
 
-		su.spec("AUTH-018", "a server_address without scheme (host:port) matches the registry",
-			Meta{Level: Recommended, Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("AUTH-018", "a server_address without scheme (host:port) matches the registry",
+			framework.Meta{Level: framework.Recommended, Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				ref := s.Ref(s.Push(img, "basic", "v1"), "v1")
 				a := userPass()
@@ -244,8 +246,8 @@ func (su *suite) authSpecs() {
 				Expect(s.Status(ctx, ref)).NotTo(BeNil())
 			})
 
-		su.spec("AUTH-019", "one pull asks the token service once per scope, not once per blob",
-			Meta{Level: Recommended, Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("AUTH-019", "one pull asks the token service once per scope, not once per blob",
+			framework.Meta{Level: framework.Recommended, Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(4, 256)
 				repo := s.Push(img, "token", "v1")
 				_, err := s.Pull(ctx, s.Ref(repo, "v1"), userPass())
@@ -260,8 +262,8 @@ func (su *suite) authSpecs() {
 				Expect(n).To(BeNumerically("<=", 2), "%d tokens issued for one scope and %d blobs", n, len(img.Layers)+1)
 			})
 
-		su.spec("AUTH-020", "bearer-token authentication works over TLS (token realm on the TLS listener)",
-			Meta{Needs: []string{config.FeatureTLS}, Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("AUTH-020", "bearer-token authentication works over TLS (token realm on the TLS listener)",
+			framework.Meta{Needs: []config.Feature{config.FeatureTLS}, Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(2, 256)
 				repo := s.Push(img, "token", "v1")
 				ref := s.Env.Reg.TLSAddr() + "/" + repo + ":v1"
@@ -272,8 +274,8 @@ func (su *suite) authSpecs() {
 				Expect(s.SawSecret(route.ListenerPlain, harness.FixturePassword)).To(BeFalse(), "credentials for the TLS host went to the plain listener")
 			})
 
-		su.spec("AUTH-021", "registry_token alone is sent as a bearer token, or the pull fails saying registry_token is unsupported; never silently anonymous",
-			Meta{Level: Recommended, Refs: []string{"IS-33", "IS-34"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("AUTH-021", "registry_token alone is sent as a bearer token, or the pull fails saying registry_token is unsupported; never silently anonymous",
+			framework.Meta{Level: framework.Recommended, Refs: []string{"IS-33", "IS-34"}}, func(ctx context.Context, s *harness.Spec) {
 				// Runs whether or not the target declares registry-token (AUTH-007 needs it): a
 				// target may lack the field, but must not drop it and report a plain auth failure,
 				// which tells the user the token is wrong when it was never sent.
@@ -284,7 +286,7 @@ func (su *suite) authSpecs() {
 				s.Env.Secrets.Add("registry token", tok)
 				id, err := s.Pull(ctx, ref, &runtime.AuthConfig{RegistryToken: tok})
 				sent := s.SawSecret(route.ListenerPlain, tok)
-				AddReportEntry("observed", "registry_token only → "+errString(err)+"; token sent: "+yesNo(sent)+"; authorization schemes sent: "+authSchemes(s, repo))
+				harness.Observe("registry_token only → %v; token sent: %s; authorization schemes sent: %s", err, yesNo(sent), authSchemes(s, repo))
 				if err == nil {
 					Expect(sent).To(BeTrue(), "the pull succeeded but the registry never saw the registry token")
 					Expect(s.Status(ctx, ref).GetId()).To(Equal(id), "ImageStatus after the pull")
@@ -302,8 +304,8 @@ func (su *suite) authSpecs() {
 				Expect(err).NotTo(HaveOccurred(), "the registry token was sent but the pull failed")
 			})
 
-		su.spec("AUTH-022", "the auth field is split at the first ':' (a password containing ':' authenticates)",
-			Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("AUTH-022", "the auth field is split at the first ':' (a password containing ':' authenticates)",
+			framework.Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
 				// token/…: the token service's POST carries username and password apart, so a split
 				// at another colon shows there (in a Basic header every split is the same bytes).
 				img := s.Unique(1, 256)
@@ -322,16 +324,15 @@ func (su *suite) authSpecs() {
 				}
 			})
 
-		su.spec("AUTH-023", "records whether the auth field is accepted without base64 padding",
-			Meta{Level: Informational, Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("AUTH-023", "records whether the auth field is accepted without base64 padding",
+			framework.Meta{Level: framework.Informational, Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				ref := s.Ref(s.Push(img, "basic", "v1"), "v1")
 				raw := base64.RawStdEncoding.EncodeToString([]byte(harness.FixtureUser + ":" + harness.FixturePassword))
 				s.Env.Secrets.Add("unpadded fixture auth", raw)
 				_, err := s.Pull(ctx, ref, &runtime.AuthConfig{Auth: raw})
 				listed := s.Status(ctx, ref) != nil
-				AddReportEntry("observed", "unpadded auth ("+itoa(len(raw))+" chars, padded form ends in '=') → "+errString(err)+
-					"; listed: "+yesNo(listed)+"; password reached the registry: "+yesNo(s.SawSecret(route.ListenerPlain, harness.FixturePassword)))
+				harness.Observe("unpadded auth (%d chars, padded form ends in '=') → %v; listed: %s; password reached the registry: %s", len(raw), err, yesNo(listed), yesNo(s.SawSecret(route.ListenerPlain, harness.FixturePassword)))
 				if err != nil {
 					Expect(listed).To(BeFalse(), "the pull failed but the image is listed")
 				}

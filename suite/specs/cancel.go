@@ -12,14 +12,15 @@ import (
 	"github.com/criimage/criimage/registry/faults"
 	"github.com/criimage/criimage/registry/route"
 	"github.com/criimage/criimage/suite/config"
+	"github.com/criimage/criimage/suite/framework"
 	"github.com/criimage/criimage/suite/harness"
 )
 
 // cancelSpecs: client cancellation and stalled registries, observed at the registry.
-func (su *suite) cancelSpecs() {
+func cancelSpecs(su *framework.Tree) {
 	Describe("Cancellation and stalls", func() {
-		su.spec("CANCEL-001", "a client cancel mid-pull reaches the registry, leaves nothing, and a retry succeeds",
-			Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("CANCEL-001", "a client cancel mid-pull reaches the registry, leaves nothing, and a retry succeeds",
+			framework.Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(2, 1024)
 				repo := s.Push(img, "anon", "v1")
 				ref := s.Ref(repo, "v1")
@@ -38,8 +39,8 @@ func (su *suite) cancelSpecs() {
 				Expect(id).To(ContainSubstring(img.Config.Encoded()))
 			})
 
-		su.spec("CANCEL-002", "a client deadline mid-pull ends the pull with DeadlineExceeded and reaches the registry",
-			Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("CANCEL-002", "a client deadline mid-pull ends the pull with DeadlineExceeded and reaches the registry",
+			framework.Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 1024)
 				repo := s.Push(img, "anon", "v1")
 				ref := s.Ref(repo, "v1")
@@ -53,14 +54,14 @@ func (su *suite) cancelSpecs() {
 				s.ExpectAbsent(ctx, ref)
 			})
 
-		su.spec("CANCEL-003", "a stalled blob ends the pull within the declared progress timeout and leaves nothing",
-			Meta{Needs: []string{config.FeatureProgressTimeout}, Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("CANCEL-003", "a stalled blob ends the pull within the declared progress timeout and leaves nothing",
+			framework.Meta{Needs: []config.Feature{config.FeatureProgressTimeout}, Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
 				d, _, err := s.Env.Cfg.Features.Duration(config.FeatureProgressTimeout)
 				Expect(err).NotTo(HaveOccurred())
 				img := s.Unique(2, 4096)
 				repo := s.Push(img, "anon", "v1")
 				ref := s.Ref(repo, "v1")
-				s.Arm(faults.Rule{Match: route.Match{Method: "GET", Repo: repo, Kind: route.KindBlob, Digest: img.Layers[1]},
+				fault := s.Arm(faults.Rule{Match: route.Match{Method: "GET", Repo: repo, Kind: route.KindBlob, Digest: img.Layers[1]},
 					Action: faults.Action{Kind: faults.KindStall, AfterBytes: 1024}})
 				bound := 3*d + 10*time.Second
 				pctx, cancel := context.WithTimeout(ctx, bound+10*time.Second)
@@ -72,14 +73,14 @@ func (su *suite) cancelSpecs() {
 				Expect(pctx.Err()).To(BeNil(), "the pull only ended because the client gave up after %s (progress timeout %s)", took, d)
 				Expect(took).To(BeNumerically("<=", bound), "the stall lasted %s; the declared progress timeout is %s", took, d)
 				Expect(took).To(BeNumerically(">=", d/2), "the pull gave up after %s, before the progress timeout %s", took, d)
-				AddReportEntry("observed", "stalled pull ended after "+took.Round(time.Millisecond).String()+": "+r.Err.Error())
+				harness.Observe("stalled pull ended after %v: %v", took.Round(time.Millisecond), r.Err)
 				s.ExpectAbsent(ctx, ref)
-				s.Env.Reg.Faults().ClearAll()
+				s.Env.Reg.Faults().Clear(fault)
 				s.MustPull(ctx, ref)
 			})
 
-		su.spec("CANCEL-004", "a slow but steady blob trips the progress timeout neither of its pull nor of a second pull of the same reference waiting on it",
-			Meta{Level: Recommended, Needs: []string{config.FeatureProgressTimeout}, Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("CANCEL-004", "a slow but steady blob trips the progress timeout neither of its pull nor of a second pull of the same reference waiting on it",
+			framework.Meta{Level: framework.Recommended, Needs: []config.Feature{config.FeatureProgressTimeout}, Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
 				d, _, err := s.Env.Cfg.Features.Duration(config.FeatureProgressTimeout)
 				Expect(err).NotTo(HaveOccurred())
 				img := s.Unique(1, 2048)
@@ -106,8 +107,8 @@ func (su *suite) cancelSpecs() {
 				Expect(s.Status(ctx, ref).GetId()).To(Equal(r.ImageRef))
 			})
 
-		su.spec("CANCEL-005", "a pull of another image waiting on a slow but steady download of a shared layer is not cancelled by the progress timeout",
-			Meta{Level: Recommended, Needs: []string{config.FeatureProgressTimeout}, Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("CANCEL-005", "a pull of another image waiting on a slow but steady download of a shared layer is not cancelled by the progress timeout",
+			framework.Meta{Level: framework.Recommended, Needs: []config.Feature{config.FeatureProgressTimeout}, Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
 				// Two images (two references, two IDs) share their one layer. The first pull
 				// downloads it slowly but steadily (bytes every d/6, ≈2×d in all); the second pull
 				// resolves its own manifest and config, then needs the same layer while the first is
@@ -137,7 +138,7 @@ func (su *suite) cancelSpecs() {
 				Expect(r2.Err).NotTo(HaveOccurred(), "a pull of another image waiting on the download of a shared layer, which makes progress every %s, was cancelled (progress timeout %s)", d/6, d)
 				Expect(r.ImageRef).To(Equal(a.ID))
 				Expect(r2.ImageRef).To(Equal(b.ID))
-				AddReportEntry("observed", "GETs of the shared layer: "+itoa(s.EventuallyBlobGets(repo, layer))+" (1 = the second pull waited on the first download)")
+				harness.Observe("GETs of the shared layer: %d (1 = the second pull waited on the first download)", s.EventuallyBlobGets(repo, layer))
 				Expect(s.Status(ctx, s.Ref(repo, "a")).GetId()).To(Equal(a.ID))
 				Expect(s.Status(ctx, s.Ref(repo, "b")).GetId()).To(Equal(b.ID))
 			})

@@ -13,14 +13,15 @@ import (
 	"github.com/criimage/criimage/fixtures"
 	"github.com/criimage/criimage/registry/faults"
 	"github.com/criimage/criimage/registry/route"
+	"github.com/criimage/criimage/suite/framework"
 	"github.com/criimage/criimage/suite/harness"
 )
 
 // failureSpecs: broken images and registry faults fail pulls cleanly.
-func (su *suite) failureSpecs() {
+func failureSpecs(su *framework.Tree) {
 	Describe("Failures", func() {
-		su.spec("FAIL-001", "every broken fixture fails PullImage and leaves no image behind",
-			Meta{Refs: []string{"IS-07", "IS-06"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("FAIL-001", "every broken fixture fails PullImage and leaves no image behind",
+			framework.Meta{Refs: []string{"IS-07", "IS-06"}}, func(ctx context.Context, s *harness.Spec) {
 				n := 0
 				for _, name := range s.Catalog().Names() {
 					img := s.Fixture(name)
@@ -34,8 +35,8 @@ func (su *suite) failureSpecs() {
 				Expect(n).To(BeNumerically(">", 3), "the catalog has too few broken images")
 			})
 
-		su.spec("FAIL-002", "a pull that failed on a corrupted layer succeeds on retry, reusing nothing broken",
-			Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("FAIL-002", "a pull that failed on a corrupted layer succeeds on retry, reusing nothing broken",
+			framework.Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(3, 2048)
 				repo := s.Push(img, "anon", "v1")
 				ref := s.Ref(repo, "v1")
@@ -48,22 +49,22 @@ func (su *suite) failureSpecs() {
 				Expect(id).To(ContainSubstring(img.Config.Encoded()))
 			})
 
-		su.spec("FAIL-003", "a truncated blob fails the pull cleanly and a retry succeeds",
-			Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("FAIL-003", "a truncated blob fails the pull cleanly and a retry succeeds",
+			framework.Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(2, 4096)
 				repo := s.Push(img, "anon", "v1")
 				ref := s.Ref(repo, "v1")
-				s.Arm(faults.Rule{Match: route.Match{Method: "GET", Repo: repo, Kind: route.KindBlob, Digest: img.Layers[0]},
+				fault := s.Arm(faults.Rule{Match: route.Match{Method: "GET", Repo: repo, Kind: route.KindBlob, Digest: img.Layers[0]},
 					Action: faults.Action{Kind: faults.KindTruncate, AfterBytes: 512}})
 				_, err := s.Pull(ctx, ref, nil)
 				harness.ExpectPullError(err, "truncated blob")
 				s.ExpectAbsent(ctx, ref)
-				s.Env.Reg.Faults().ClearAll()
+				s.Env.Reg.Faults().Clear(fault)
 				s.MustPull(ctx, ref)
 			})
 
-		su.spec("FAIL-004", "an existing image survives a failed pull of another tag of the same content",
-			Meta{Refs: []string{"IS-07", "IS-10"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("FAIL-004", "an existing image survives a failed pull of another tag of the same content",
+			framework.Meta{Refs: []string{"IS-07", "IS-10"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 512)
 				repo := s.Push(img, "anon", "good")
 				Expect(img.Push(s.Env.Reg, repo, "bad")).To(Succeed())
@@ -81,25 +82,25 @@ func (su *suite) failureSpecs() {
 				Expect(harness.Find(s.List(ctx), id)).NotTo(BeNil())
 			})
 
-		su.spec("FAIL-005", "registry errors (404 unknown tag, 500 on the manifest, 503 on a blob) fail the pull",
-			Meta{Refs: []string{"IS-07", "CV-05"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("FAIL-005", "registry errors (404 unknown tag, 500 on the manifest, 503 on a blob) fail the pull",
+			framework.Meta{Refs: []string{"IS-07", "CV-05"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				repo := s.Push(img, "anon", "v1")
 				_, err := s.Pull(ctx, s.Ref(repo, "nosuchtag"), nil)
 				st := harness.ExpectPullError(err, "unknown tag")
-				AddReportEntry("observed", "unknown tag → "+st.Code().String()+": "+st.Message())
-				s.Arm(faults.Rule{Match: route.Match{Repo: repo, Kind: route.KindManifest}, Action: faults.Action{Kind: faults.KindStatus, Status: 500}, Times: 20})
+				harness.Observe("unknown tag → %v: %s", st.Code(), st.Message())
+				fault := s.Arm(faults.Rule{Match: route.Match{Repo: repo, Kind: route.KindManifest}, Action: faults.Action{Kind: faults.KindStatus, Status: 500}, Times: 20})
 				_, err = s.Pull(ctx, s.Ref(repo, "v1"), nil)
 				harness.ExpectPullError(err, "manifest 500")
-				s.Env.Reg.Faults().ClearAll()
+				s.Env.Reg.Faults().Clear(fault)
 				s.Arm(faults.Rule{Match: route.Match{Method: "GET", Repo: repo, Kind: route.KindBlob}, Action: faults.Action{Kind: faults.KindStatus, Status: 503}})
 				_, err = s.Pull(ctx, s.Ref(repo, "v1"), nil)
 				harness.ExpectPullError(err, "blob 503")
 				s.ExpectAbsent(ctx, s.Ref(repo, "v1"))
 			})
 
-		su.spec("FAIL-006", "an unreachable registry fails with a RegistryUnavailable-prefixed message",
-			Meta{Level: Recommended, Refs: []string{"CV-01", "CV-05"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("FAIL-006", "an unreachable registry fails with a RegistryUnavailable-prefixed message",
+			framework.Meta{Level: framework.Recommended, Refs: []string{"CV-01", "CV-05"}}, func(ctx context.Context, s *harness.Spec) {
 				addr := harness.ClosedPort()
 				_, err := s.Pull(ctx, addr+"/anon/unreachable:v1", nil)
 				st := harness.ExpectPullError(err, "connection refused")
@@ -107,8 +108,8 @@ func (su *suite) failureSpecs() {
 				Expect(st.Code()).To(Equal(codes.Unknown), "the prefix reaches kubelet only on codes.Unknown, which cri-client flattens to the message (CV-05)")
 			})
 
-		su.spec("FAIL-007", "after failed pulls, ImageFsInfo returns to its baseline",
-			Meta{Serial: true, Refs: []string{"IS-11", "IS-12"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("FAIL-007", "after failed pulls, ImageFsInfo returns to its baseline",
+			framework.Meta{Serial: true, Refs: []string{"IS-11", "IS-12"}}, func(ctx context.Context, s *harness.Spec) {
 				used := func() uint64 { return s.FsInfo(ctx).GetImageFilesystems()[0].GetUsedBytes().GetValue() }
 				base := used()
 				// Layers of 1 MiB of incompressible data: a leak of any of them shows above the
@@ -125,8 +126,8 @@ func (su *suite) failureSpecs() {
 					"failed pulls left usage behind (baseline %d bytes, allowance %d)", base, metadataAllowance)
 			})
 
-		su.spec("FAIL-008", "after a failed pull, the same layers pull from another repository",
-			Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("FAIL-008", "after a failed pull, the same layers pull from another repository",
+			framework.Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(3, 2048)
 				broken := s.Push(img, "anon", "v1")
 				good := s.Push(img, "anon", "v1")

@@ -7,6 +7,7 @@ import (
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
 	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
 
+	"github.com/criimage/criimage/suite/framework"
 	"github.com/criimage/criimage/suite/harness"
 )
 
@@ -16,10 +17,10 @@ import (
 const metadataAllowance = 192 << 10
 
 // fsSpecs: ImageFsInfo.
-func (su *suite) fsSpecs() {
+func fsSpecs(su *framework.Tree) {
 	Describe("ImageFsInfo", func() {
-		su.spec("FS-001", "ImageFsInfo reports a timestamp > 0 and a mountpoint for each image filesystem",
-			Meta{Refs: []string{"IS-12", "IS-37", "IS-38", "IS-41"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("FS-001", "ImageFsInfo reports a timestamp > 0 and a mountpoint for each image filesystem",
+			framework.Meta{Refs: []string{"IS-12", "IS-37", "IS-38", "IS-41"}}, func(ctx context.Context, s *harness.Spec) {
 				before := time.Now().Add(-time.Minute).UnixNano()
 				resp := s.FsInfo(ctx)
 				Expect(resp.GetImageFilesystems()).NotTo(BeEmpty())
@@ -34,8 +35,8 @@ func (su *suite) fsSpecs() {
 				}
 			})
 
-		su.spec("FS-002", "ImageFsInfo usage rises after a pull and returns to the baseline after RemoveImage",
-			Meta{Serial: true, Refs: []string{"IS-10", "IS-11", "IS-12", "IS-39"}},
+		su.Spec("FS-002", "ImageFsInfo usage rises after a pull and returns to the baseline after RemoveImage",
+			framework.Meta{Serial: true, Refs: []string{"IS-10", "IS-11", "IS-12", "IS-39"}},
 			func(ctx context.Context, s *harness.Spec) {
 				used := func() uint64 { return s.FsInfo(ctx).GetImageFilesystems()[0].GetUsedBytes().GetValue() }
 				base := used()

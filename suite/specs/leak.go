@@ -17,26 +17,28 @@ import (
 	"github.com/criimage/criimage/registry/faults"
 	"github.com/criimage/criimage/registry/route"
 	"github.com/criimage/criimage/suite/config"
+	"github.com/criimage/criimage/suite/framework"
 	"github.com/criimage/criimage/suite/harness"
 )
 
 // expectNoCredentialAt asserts that listener saw none of the fixture credentials.
 func expectNoCredentialAt(s *harness.Spec, listener route.Listener, extra ...string) {
+	GinkgoHelper()
 	for _, sec := range append([]string{harness.FixturePassword, harness.FixtureAuth()}, extra...) {
-		ExpectWithOffset(1, s.SawSecret(listener, sec)).To(BeFalse(), "the %s host received a fixture credential", listener)
+		Expect(s.SawSecret(listener, sec)).To(BeFalse(), "the %s host received a fixture credential", listener)
 	}
 	for _, e := range s.Journal() {
 		if e.Listener == listener {
-			ExpectWithOffset(1, e.AuthScheme).To(BeEmpty(), "the %s host got an Authorization header: %s %s", listener, e.Method, e.Path)
+			Expect(e.AuthScheme).To(BeEmpty(), "the %s host got an Authorization header: %s %s", listener, e.Method, e.Path)
 		}
 	}
 }
 
 // leakSpecs: credentials go only where they belong, and never into error messages.
-func (su *suite) leakSpecs() {
+func leakSpecs(su *framework.Tree) {
 	Describe("Credential leaks", func() {
-		su.spec("LEAK-001", "no error message carries a credential, for every failing credential form",
-			Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("LEAK-001", "no error message carries a credential, for every failing credential form",
+			framework.Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				basic := s.Ref(s.Push(img, "basic", "v1"), "v1")
 				token := s.Ref(s.Push(s.Unique(1, 256), "token", "v1"), "v1")
@@ -69,8 +71,8 @@ func (su *suite) leakSpecs() {
 				Expect(s.Env.Secrets.TakeLeaks()).To(BeEmpty(), "errors carried secrets")
 			})
 
-		su.spec("LEAK-002", "a blob redirect to another host does not carry the registry credentials",
-			Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("LEAK-002", "a blob redirect to another host does not carry the registry credentials",
+			framework.Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(2, 256)
 				repo := s.Push(img, "basic", "v1")
 				ref := s.Ref(repo, "v1")
@@ -81,37 +83,36 @@ func (su *suite) leakSpecs() {
 				expectNoCredentialAt(s, route.ListenerForeign)
 			})
 
-		su.spec("LEAK-003", "foreign layer URLs are fetched without the registry credentials",
-			Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("LEAK-003", "foreign layer URLs are fetched without the registry credentials",
+			framework.Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Fixture(fixtures.NameForeignLayer)
 				repo := s.Push(img, "basic", "v1")
 				ref := s.Ref(repo, "v1")
 				_, err := s.Pull(ctx, ref, userPass())
 				if err != nil {
-					Skip("unsupported: the target does not pull images with foreign layers (" + err.Error() + "); nothing can leak")
+					framework.Unsupported("the target does not pull images with foreign layers (%v); nothing can leak", err)
 				}
 				Expect(hasListener(s, route.ListenerForeign)).To(BeTrue(), "the pull succeeded without fetching the foreign layer from its URL")
 				expectNoCredentialAt(s, route.ListenerForeign)
 			})
 
-		su.spec("LEAK-004", "records whether a redirect target's auth challenge receives the user's credentials",
-			Meta{Level: Informational, Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("LEAK-004", "records whether a redirect target's auth challenge receives the user's credentials",
+			framework.Meta{Level: framework.Informational, Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				repo := s.Push(img, "basic", "v1")
 				s.Arm(faults.Rule{Match: route.Match{Method: "GET", Repo: repo, Kind: route.KindBlob}, Action: faults.Action{Kind: faults.KindRedirectChallenge}})
 				_, err := s.Pull(ctx, s.Ref(repo, "v1"), userPass())
-				AddReportEntry("observed", "pull: "+errString(err)+"; foreign host saw the password: "+
-					yesNo(s.SawSecret(route.ListenerForeign, harness.FixturePassword)))
+				harness.Observe("pull: %v; foreign host saw the password: %s", err, yesNo(s.SawSecret(route.ListenerForeign, harness.FixturePassword)))
 			})
 
-		su.spec("LEAK-006", "a token POST (password grant) redirected to another origin does not carry the password there",
-			Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("LEAK-006", "a token POST (password grant) redirected to another origin does not carry the password there",
+			framework.Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
 				repo := s.Push(s.Unique(1, 256), "token", "v1")
 				expectTokenRedirectKeepsCredentials(ctx, s, s.Ref(repo, "v1"), userPass(), http.MethodPost, s.Env.Reg.PlainHost())
 			})
 
-		su.spec("LEAK-007", "a token POST (refresh grant) redirected to another origin does not carry the identity token there",
-			Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("LEAK-007", "a token POST (refresh grant) redirected to another origin does not carry the identity token there",
+			framework.Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
 				repo := s.Push(s.Unique(1, 256), "token", "v1")
 				refresh := s.Env.Reg.Auth().IssueRefreshToken()
 				s.Env.Secrets.Add("identity token", refresh)
@@ -119,15 +120,15 @@ func (su *suite) leakSpecs() {
 					http.MethodPost, s.Env.Reg.PlainHost(), refresh)
 			})
 
-		su.spec("LEAK-008", "a token GET with Basic credentials redirected to another origin (another port included) does not carry them there",
-			Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("LEAK-008", "a token GET with Basic credentials redirected to another origin (another port included) does not carry them there",
+			framework.Meta{Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
 				// token-get/: the token service answers POST with 404, so clients GET with Basic.
 				repo := s.Push(s.Unique(1, 256), "token-get", "v1")
 				expectTokenRedirectKeepsCredentials(ctx, s, s.Ref(repo, "v1"), userPass(), http.MethodGet, s.Env.Reg.PlainHost())
 			})
 
-		su.spec("LEAK-009", "a token request of an https registry redirected to plain http does not carry the credentials",
-			Meta{Needs: []string{config.FeatureTLS}, Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("LEAK-009", "a token request of an https registry redirected to plain http does not carry the credentials",
+			framework.Meta{Needs: []config.Feature{config.FeatureTLS}, Refs: []string{"IS-33"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				// token/: clients POST the password form; token-get/: POST answers 404, clients GET with Basic.
 				for _, c := range []struct{ ns, method string }{{"token", http.MethodPost}, {"token-get", http.MethodGet}} {
@@ -138,8 +139,8 @@ func (su *suite) leakSpecs() {
 					id := s.Arm(faults.Rule{Match: route.Match{Listener: route.ListenerTLS, Kind: route.KindToken, Method: c.method},
 						Action: faults.Action{Kind: faults.KindRedirectAway, Status: http.StatusPermanentRedirect, Location: s.Env.Reg.OtherPortURL()}})
 					_, err := s.Pull(ctx, ref, userPass())
-					harness.Inform("observed", "token %s over https redirected to http: %d redirected, followed: %s; pull: %s",
-						c.method, s.Env.Reg.Faults().Used(id), yesNo(hasListener(s, route.ListenerOtherPort)), errString(err))
+					harness.Observe("token %s over https redirected to http: %d redirected, followed: %s; pull: %v",
+						c.method, s.Env.Reg.Faults().Used(id), yesNo(hasListener(s, route.ListenerOtherPort)), err)
 					s.Env.Reg.Faults().Clear(id)
 					expectNoCredentialAt(s, route.ListenerOtherPort)
 					if err == nil {
@@ -148,8 +149,8 @@ func (su *suite) leakSpecs() {
 				}
 			})
 
-		su.spec("LEAK-005", "malformed digests in a manifest fail the pull before any request outside the repository's blob and manifest paths",
-			Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("LEAK-005", "malformed digests in a manifest fail the pull before any request outside the repository's blob and manifest paths",
+			framework.Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
 				for i, bad := range []string{
 					"sha256:../../../../../token?scope=repository:x:pull",
 					"sha256:" + strings.Repeat("Z", 64),
@@ -220,15 +221,15 @@ func expectTokenRedirectKeepsCredentials(ctx context.Context, s *harness.Spec, r
 		total += n
 		s.Env.Reg.Faults().Clear(id)
 		followed := hasListener(s, to.listener)
-		harness.Inform("observed", "token %s of %s → %d to %s: %d redirected, followed: %s; pull: %s",
-			method, registryHost, to.status, to.listener, n, yesNo(followed), errString(err))
+		harness.Observe("token %s of %s → %d to %s: %d redirected, followed: %s; pull: %v",
+			method, registryHost, to.status, to.listener, n, yesNo(followed), err)
 		expectNoCredentialAt(s, to.listener, extra...)
 		if err == nil {
 			Expect(s.Remove(ctx, ref)).To(Succeed())
 		}
 	}
 	if total == 0 {
-		harness.Inform("observed", "the target sent no token %s: nothing was redirected", method)
+		harness.Observe("the target sent no token %s: nothing was redirected", method)
 	}
 }
 

@@ -3,6 +3,7 @@ package specs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
@@ -12,14 +13,15 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/criimage/criimage/suite/config"
+	"github.com/criimage/criimage/suite/framework"
 	"github.com/criimage/criimage/suite/harness"
 )
 
 // listSpecs: ListImages and StreamImages.
-func (su *suite) listSpecs() {
+func listSpecs(su *framework.Tree) {
 	Describe("ListImages and StreamImages", func() {
-		su.spec("LIST-001", "ListImages shows every pulled image with exactly its tag (three images)",
-			Meta{Refs: []string{"IS-01", "IS-26"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("LIST-001", "ListImages shows every pulled image with exactly its tag (three images)",
+			framework.Meta{Refs: []string{"IS-01", "IS-26"}}, func(ctx context.Context, s *harness.Spec) {
 				var refs, ids []string
 				for _, tag := range []string{"a", "b", "c"} {
 					_, ref := s.PushUnique(tag)
@@ -35,8 +37,8 @@ func (su *suite) listSpecs() {
 				}
 			})
 
-		su.spec("LIST-002", "three tags of one image are one listed image carrying all three tags",
-			Meta{Refs: []string{"IS-01", "IS-26"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("LIST-002", "three tags of one image are one listed image carrying all three tags",
+			framework.Meta{Refs: []string{"IS-01", "IS-26"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				repo := s.Push(img, "anon", "1")
 				for _, t := range []string{"2", "3"} {
@@ -56,8 +58,8 @@ func (su *suite) listSpecs() {
 				Expect(found[0].GetRepoTags()).To(ConsistOf(s.Ref(repo, "1"), s.Ref(repo, "2"), s.Ref(repo, "3")))
 			})
 
-		su.spec("LIST-003", "StreamImages sends non-empty batches, no duplicates, ends with EOF, and matches ListImages",
-			Meta{Needs: []string{config.FeatureStreamImages}, Refs: []string{"IS-02", "IS-03", "IS-04"}},
+		su.Spec("LIST-003", "StreamImages sends non-empty batches, no duplicates, ends with EOF, and matches ListImages",
+			framework.Meta{Needs: []config.Feature{config.FeatureStreamImages}, Refs: []string{"IS-02", "IS-03", "IS-04"}},
 			func(ctx context.Context, s *harness.Spec) {
 				var refs []string
 				for _, tag := range []string{"a", "b"} {
@@ -79,20 +81,20 @@ func (su *suite) listSpecs() {
 				}
 			})
 
-		su.spec("LIST-004", "StreamImages splits more images than one batch into several non-empty batches",
-			Meta{Needs: []string{config.FeatureStreamImages, config.FeatureStreamBatch}, Refs: []string{"IS-02", "IS-03", "IS-04"}},
+		su.Spec("LIST-004", "StreamImages splits more images than one batch into several non-empty batches",
+			framework.Meta{Needs: []config.Feature{config.FeatureStreamImages, config.FeatureStreamBatch}, Refs: []string{"IS-02", "IS-03", "IS-04"}},
 			func(ctx context.Context, s *harness.Spec) {
 				n := s.Env.Cfg.Features.Int(config.FeatureStreamBatch)
 				Expect(n).To(BeNumerically(">", 0), "stream-batch=N needs a positive N")
 				if n > 64 {
-					Skip("unsupported: stream-batch=" + itoa(n) + " is too large to fill in a spec (max 64)")
+					framework.Unsupported("stream-batch=%d is too large to fill in a spec (max 64)", n)
 				}
 				img := s.Unique(1, 128)
 				repo := s.Push(img, "anon", "t0")
 				var ids []string
 				for i := 0; i <= n; i++ { // n+1 distinct images
 					one := s.Unique(1, 64)
-					tag := "t" + itoa(i)
+					tag := fmt.Sprintf("t%d", i)
 					Expect(one.Push(s.Env.Reg, repo, tag)).To(Succeed())
 					ids = append(ids, s.MustPull(ctx, s.Ref(repo, tag)))
 				}
@@ -105,18 +107,18 @@ func (su *suite) listSpecs() {
 				}
 			})
 
-		su.spec("LIST-005", "StreamImages answers Unimplemented when the target does not declare it",
-			Meta{Level: Recommended, Refs: []string{"CV-06"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("LIST-005", "StreamImages answers Unimplemented when the target does not declare it",
+			framework.Meta{Level: framework.Recommended, Refs: []string{"CV-06"}}, func(ctx context.Context, s *harness.Spec) {
 				if s.Env.Cfg.Features.Has(config.FeatureStreamImages) {
-					Skip("unsupported: the target declares stream-images (LIST-003 covers it)")
+					framework.Unsupported("the target declares stream-images (LIST-003 covers it)")
 				}
 				_, err := stream(ctx, s, nil)
 				Expect(status.Code(err)).To(Equal(codes.Unimplemented),
 					"kubelet falls back to ListImages only on Unimplemented; got %v (declare stream-images if it is implemented)", err)
 			})
 
-		su.spec("LIST-006", "records whether ListImages honours filter.image",
-			Meta{Level: Informational, Refs: []string{"IS-24"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("LIST-006", "records whether ListImages honours filter.image",
+			framework.Meta{Level: framework.Informational, Refs: []string{"IS-24"}}, func(ctx context.Context, s *harness.Spec) {
 				_, a := s.PushUnique("a")
 				_, b := s.PushUnique("b")
 				s.MustPull(ctx, a)
@@ -124,11 +126,11 @@ func (su *suite) listSpecs() {
 				resp, err := s.Env.Images.ListImages(ctx, &runtime.ListImagesRequest{Filter: &runtime.ImageFilter{Image: &runtime.ImageSpec{Image: a}}})
 				Expect(err).NotTo(HaveOccurred())
 				honoured := harness.Find(resp.GetImages(), a) != nil && harness.Find(resp.GetImages(), b) == nil
-				AddReportEntry("observed", "filter honoured: "+yesNo(honoured)+", images returned: "+itoa(len(resp.GetImages())))
+				harness.Observe("filter honoured: %s, images returned: %d", yesNo(honoured), len(resp.GetImages()))
 			})
 
-		su.spec("LIST-007", "every listed image has a non-empty id and a size > 0 (what kubelet's client requires)",
-			Meta{Refs: []string{"CV-03", "IS-27", "IS-01"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("LIST-007", "every listed image has a non-empty id and a size > 0 (what kubelet's client requires)",
+			framework.Meta{Refs: []string{"CV-03", "IS-27", "IS-01"}}, func(ctx context.Context, s *harness.Spec) {
 				_, ref := s.PushUnique("v1")
 				s.MustPull(ctx, ref)
 				list := s.List(ctx)
@@ -164,12 +166,13 @@ func stream(ctx context.Context, s *harness.Spec, filter *runtime.ImageFilter) (
 
 // checkBatches asserts IS-02/IS-03 and returns the flattened images.
 func checkBatches(batches [][]*runtime.Image) []*runtime.Image {
+	GinkgoHelper()
 	seen := map[string]bool{}
 	var all []*runtime.Image
 	for i, b := range batches {
-		ExpectWithOffset(1, b).NotTo(BeEmpty(), "StreamImages message %d is empty (IS-02: at least one item)", i)
+		Expect(b).NotTo(BeEmpty(), "StreamImages message %d is empty (IS-02: at least one item)", i)
 		for _, img := range b {
-			ExpectWithOffset(1, seen[img.GetId()]).To(BeFalse(), "image %s sent twice in one stream (IS-03)", img.GetId())
+			Expect(seen[img.GetId()]).To(BeFalse(), "image %s sent twice in one stream (IS-03)", img.GetId())
 			seen[img.GetId()] = true
 			all = append(all, img)
 		}

@@ -9,23 +9,23 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/criimage/criimage/suite/config"
+	"github.com/criimage/criimage/suite/framework"
 	"github.com/criimage/criimage/suite/harness"
-	"github.com/criimage/criimage/suite/report"
 )
 
 // preflight: can the suite talk to the target, and can the target reach the fixtures? Failures
 // here say exactly which configuration is missing.
-func (su *suite) preflight() {
+func preflight(su *framework.Tree) {
 	Describe("Preflight", func() {
-		su.spec("PRE-001", "the image endpoint answers ImageFsInfo with at least one image filesystem",
-			Meta{Refs: []string{"CV-07", "IS-41"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("PRE-001", "the image endpoint answers ImageFsInfo with at least one image filesystem",
+			framework.Meta{Refs: []string{"CV-07", "IS-41"}}, func(ctx context.Context, s *harness.Spec) {
 				resp := s.FsInfo(ctx)
 				Expect(resp.GetImageFilesystems()).NotTo(BeEmpty(),
 					"ImageFsInfo returned no image filesystem (kubelet reads image_filesystems[0])")
 			})
 
-		su.spec("PRE-002", "the target can pull from the fixture registry's plain-HTTP loopback listener",
-			Meta{}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("PRE-002", "the target can pull from the fixture registry's plain-HTTP loopback listener",
+			framework.Meta{}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				repo := s.Push(img, "anon", "v1")
 				ref := s.Ref(repo, "v1")
@@ -39,18 +39,18 @@ func (su *suite) preflight() {
 				Expect(s.Status(ctx, ref)).NotTo(BeNil(), "ImageStatus(%s) after a successful pull", ref)
 			})
 
-		su.spec("PRE-003", "the runtime endpoint, if given, answers Version",
-			Meta{Refs: []string{"CV-07"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("PRE-003", "the runtime endpoint, if given, answers Version",
+			framework.Meta{Refs: []string{"CV-07"}}, func(ctx context.Context, s *harness.Spec) {
 				if s.Env.Runtime == nil {
-					Skip(report.UnsupportedPrefix + "no --runtime-endpoint given; the suite needs only the ImageService")
+					framework.Unsupported("no --runtime-endpoint given; the suite needs only the ImageService")
 				}
 				resp, err := s.Env.Runtime.Version(ctx, &runtime.VersionRequest{})
 				Expect(err).NotTo(HaveOccurred())
 				Expect(resp.GetRuntimeName()).NotTo(BeEmpty())
 			})
 
-		su.spec("PRE-004", "the target trusts the fixture CA and pulls from the TLS listener",
-			Meta{Needs: []string{config.FeatureTLS}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("PRE-004", "the target trusts the fixture CA and pulls from the TLS listener",
+			framework.Meta{Needs: []config.Feature{config.FeatureTLS}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				repo := s.Push(img, "anon", "v1")
 				ref := s.Env.Reg.TLSAddr() + "/" + repo + ":v1"
@@ -59,8 +59,8 @@ func (su *suite) preflight() {
 				Expect(id).To(Equal(s.Status(ctx, ref).GetId()))
 			})
 
-		su.spec("PRE-005", "the target resolves the TLS host name and pulls by it",
-			Meta{Needs: []string{config.FeatureTLSHostname}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("PRE-005", "the target resolves the TLS host name and pulls by it",
+			framework.Meta{Needs: []config.Feature{config.FeatureTLSHostname}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				repo := s.Push(img, "anon", "v1")
 				ref := s.Env.Reg.TLSHost() + "/" + repo + ":v1"
@@ -69,8 +69,8 @@ func (su *suite) preflight() {
 				Expect(s.Status(ctx, ref)).NotTo(BeNil())
 			})
 
-		su.spec("PRE-006", "docker.io is mirrored to the fixture registry",
-			Meta{Needs: []string{config.FeatureMirror}, Serial: true}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("PRE-006", "docker.io is mirrored to the fixture registry",
+			framework.Meta{Needs: []config.Feature{config.FeatureMirror}, Serial: true}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				repo := s.Push(img, "library", "latest") // library/<unique>
 				ref := "docker.io/" + repo + ":latest"

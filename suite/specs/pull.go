@@ -9,14 +9,15 @@ import (
 
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/criimage/criimage/suite/framework"
 	"github.com/criimage/criimage/suite/harness"
 )
 
 // lifecycle: the vertical slice every target must get right — pull, status, list, remove.
-func (su *suite) lifecycle() {
+func lifecycle(su *framework.Tree) {
 	Describe("Pull, status, list, remove", func() {
-		su.spec("PULL-001", "PullImage by tag returns an image_ref equal to ImageStatus.id and ListImages' id",
-			Meta{Refs: []string{"IS-07", "IS-25", "IS-35", "CV-04"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("PULL-001", "PullImage by tag returns an image_ref equal to ImageStatus.id and ListImages' id",
+			framework.Meta{Refs: []string{"IS-07", "IS-25", "IS-35", "CV-04"}}, func(ctx context.Context, s *harness.Spec) {
 				img, ref := s.PushUnique("v1")
 				id := s.MustPull(ctx, ref)
 				st := s.Status(ctx, ref)
@@ -29,8 +30,8 @@ func (su *suite) lifecycle() {
 					"image_ref should identify the image config %s", img.Config)
 			})
 
-		su.spec("PULL-002", "a pulled image reports its tag and its repository digest",
-			Meta{Refs: []string{"IS-26"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("PULL-002", "a pulled image reports its tag and its repository digest",
+			framework.Meta{Refs: []string{"IS-26"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(2, 512)
 				repo := s.Push(img, "anon", "v1")
 				ref := s.Ref(repo, "v1")
@@ -42,16 +43,16 @@ func (su *suite) lifecycle() {
 				Expect(harness.Find(s.List(ctx), ref).GetRepoDigests()).To(ContainElement(s.DigestRef(repo, img)))
 			})
 
-		su.spec("PULL-003", "a pulled image has a size greater than zero in ImageStatus and ListImages",
-			Meta{Refs: []string{"IS-27", "CV-03"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("PULL-003", "a pulled image has a size greater than zero in ImageStatus and ListImages",
+			framework.Meta{Refs: []string{"IS-27", "CV-03"}}, func(ctx context.Context, s *harness.Spec) {
 				_, ref := s.PushUnique("v1")
 				s.MustPull(ctx, ref)
 				Expect(s.Status(ctx, ref).GetSize()).To(BeNumerically(">", 0))
 				Expect(harness.Find(s.List(ctx), ref).GetSize()).To(BeNumerically(">", 0))
 			})
 
-		su.spec("PULL-004", "PullImage by digest reports the digest and no tag",
-			Meta{Refs: []string{"IS-26", "IS-35"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("PULL-004", "PullImage by digest reports the digest and no tag",
+			framework.Meta{Refs: []string{"IS-26", "IS-35"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 512)
 				repo := s.Push(img, "anon", "v1")
 				ref := s.DigestRef(repo, img)
@@ -63,8 +64,8 @@ func (su *suite) lifecycle() {
 				Expect(st.GetRepoTags()).NotTo(ContainElement(s.Ref(repo, "v1")), "a pull by digest must not invent a tag")
 			})
 
-		su.spec("PULL-005", "pulling the same tag twice is idempotent: same image_ref, one listed image",
-			Meta{Refs: []string{"IS-35"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("PULL-005", "pulling the same tag twice is idempotent: same image_ref, one listed image",
+			framework.Meta{Refs: []string{"IS-35"}}, func(ctx context.Context, s *harness.Spec) {
 				_, ref := s.PushUnique("v1")
 				id1 := s.MustPull(ctx, ref)
 				id2 := s.MustPull(ctx, ref)
@@ -78,8 +79,8 @@ func (su *suite) lifecycle() {
 				Expect(n).To(Equal(1), "ListImages lists image %s %d times", id1, n)
 			})
 
-		su.spec("PULL-006", "RemoveImage by tag removes the image: ImageStatus is nil and ListImages omits it",
-			Meta{Refs: []string{"IS-09", "IS-10", "IS-06"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("PULL-006", "RemoveImage by tag removes the image: ImageStatus is nil and ListImages omits it",
+			framework.Meta{Refs: []string{"IS-09", "IS-10", "IS-06"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 512)
 				repo := s.Push(img, "anon", "v1")
 				ref := s.Ref(repo, "v1")
@@ -88,8 +89,8 @@ func (su *suite) lifecycle() {
 				s.ExpectAbsent(ctx, ref, s.DigestRef(repo, img), id)
 			})
 
-		su.spec("PULL-007", "the same content under two repositories is one image with both tags and the same image_ref",
-			Meta{Refs: []string{"IS-26", "IS-35"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("PULL-007", "the same content under two repositories is one image with both tags and the same image_ref",
+			framework.Meta{Refs: []string{"IS-26", "IS-35"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 512)
 				a, b := s.Push(img, "anon", "v1"), s.Push(img, "anon", "v2")
 				idA := s.MustPull(ctx, s.Ref(a, "v1"))
@@ -100,8 +101,8 @@ func (su *suite) lifecycle() {
 				Expect(st.GetRepoTags()).To(ContainElements(s.Ref(a, "v1"), s.Ref(b, "v2")))
 			})
 
-		su.spec("PULL-008", "a pull with a kubelet-shaped sandbox_config pulls the image like one without",
-			Meta{Refs: []string{"IS-34", "IS-35"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("PULL-008", "a pull with a kubelet-shaped sandbox_config pulls the image like one without",
+			framework.Meta{Refs: []string{"IS-34", "IS-35"}}, func(ctx context.Context, s *harness.Spec) {
 				img, ref := s.PushUnique("v1")
 				id, err := s.PullRequest(ctx, &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: ref}, SandboxConfig: s.KubeletSandbox()})
 				Expect(err).NotTo(HaveOccurred(), "PullImage %s with a sandbox_config", ref)

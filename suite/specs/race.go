@@ -6,17 +6,19 @@ import (
 
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
 	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
+	"github.com/opencontainers/go-digest"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/criimage/criimage/registry/route"
+	"github.com/criimage/criimage/suite/framework"
 	"github.com/criimage/criimage/suite/harness"
 )
 
 // raceSpecs: concurrency made deterministic with registry gates.
-func (su *suite) raceSpecs() {
+func raceSpecs(su *framework.Tree) {
 	Describe("Concurrency", func() {
-		su.spec("RACE-001", "concurrent pulls of one reference all succeed with the same image_ref",
-			Meta{Refs: []string{"IS-35"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("RACE-001", "concurrent pulls of one reference all succeed with the same image_ref",
+			framework.Meta{Refs: []string{"IS-35"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(3, 2048)
 				repo := s.Push(img, "anon", "v1")
 				ref := s.Ref(repo, "v1")
@@ -39,8 +41,8 @@ func (su *suite) raceSpecs() {
 				Expect(s.Status(ctx, ref).GetId()).To(Equal(ids[0]))
 			})
 
-		su.spec("RACE-002", "concurrent pulls of one reference fetch each blob once",
-			Meta{Level: Recommended, Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("RACE-002", "concurrent pulls of one reference fetch each blob once",
+			framework.Meta{Level: framework.Recommended, Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(3, 2048)
 				repo := s.Push(img, "anon", "v1")
 				ref := s.Ref(repo, "v1")
@@ -54,13 +56,13 @@ func (su *suite) raceSpecs() {
 				for _, ch := range results {
 					Expect((<-ch).Err).NotTo(HaveOccurred())
 				}
-				for _, l := range append([]digestT{img.Config}, img.Layers...) {
+				for _, l := range append([]digest.Digest{img.Config}, img.Layers...) {
 					Expect(s.EventuallyBlobGets(repo, l)).To(Equal(1), "blob %s fetched more than once by 4 concurrent pulls", l)
 				}
 			})
 
-		su.spec("RACE-003", "while a pull is in flight, neither ListImages nor ImageStatus shows a partial image",
-			Meta{Refs: []string{"IS-01", "IS-06"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("RACE-003", "while a pull is in flight, neither ListImages nor ImageStatus shows a partial image",
+			framework.Meta{Refs: []string{"IS-01", "IS-06"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(3, 1024)
 				repo := s.Push(img, "anon", "v1")
 				ref := s.Ref(repo, "v1")
@@ -74,8 +76,8 @@ func (su *suite) raceSpecs() {
 				Expect(s.Status(ctx, ref).GetId()).To(Equal(r.ImageRef))
 			})
 
-		su.spec("RACE-004", "RemoveImage during a pull of the same reference succeeds, and the pull completes consistently",
-			Meta{Refs: []string{"IS-08", "IS-10"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("RACE-004", "RemoveImage during a pull of the same reference succeeds, and the pull completes consistently",
+			framework.Meta{Refs: []string{"IS-08", "IS-10"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(2, 1024)
 				repo := s.Push(img, "anon", "v1")
 				ref := s.Ref(repo, "v1")
@@ -90,8 +92,8 @@ func (su *suite) raceSpecs() {
 				Expect(s.Status(ctx, ref)).NotTo(BeNil(), "the image pulled after the removal must exist")
 			})
 
-		su.spec("RACE-005", "interleaved pulls and removals of one image end consistent, and a final pull succeeds",
-			Meta{Refs: []string{"IS-08", "IS-10", "IS-35"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("RACE-005", "interleaved pulls and removals of one image end consistent, and a final pull succeeds",
+			framework.Meta{Refs: []string{"IS-08", "IS-10", "IS-35"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(2, 1024)
 				repo := s.Push(img, "anon", "v1")
 				ref := s.Ref(repo, "v1")
@@ -103,7 +105,7 @@ func (su *suite) raceSpecs() {
 						defer GinkgoRecover()
 						defer wg.Done()
 						if _, err := s.Pull(ctx, ref, nil); err != nil {
-							AddReportEntry("observed", "pull during removals: "+err.Error())
+							harness.Observe("pull during removals: %v", err)
 						}
 					}()
 					go func() {
@@ -120,8 +122,8 @@ func (su *suite) raceSpecs() {
 				s.ExpectAbsent(ctx, ref, id)
 			})
 
-		su.spec("RACE-006", "a tag moved between pulls resolves to the new image and leaves the old one untagged",
-			Meta{Refs: []string{"IS-26", "IS-35"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("RACE-006", "a tag moved between pulls resolves to the new image and leaves the old one untagged",
+			framework.Meta{Refs: []string{"IS-26", "IS-35"}}, func(ctx context.Context, s *harness.Spec) {
 				a, b := s.Unique(1, 256), s.Unique(1, 256)
 				repo := s.Push(a, "anon", "t")
 				ref := s.Ref(repo, "t")
@@ -137,8 +139,8 @@ func (su *suite) raceSpecs() {
 				Expect(listed.GetId()).To(Equal(idB))
 			})
 
-		su.spec("RACE-007", "two tags of one image pulled concurrently give one image with both tags",
-			Meta{Refs: []string{"IS-26", "IS-35"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("RACE-007", "two tags of one image pulled concurrently give one image with both tags",
+			framework.Meta{Refs: []string{"IS-26", "IS-35"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(2, 1024)
 				repo := s.Push(img, "anon", "a")
 				Expect(img.Push(s.Env.Reg, repo, "b")).To(Succeed())
@@ -154,8 +156,8 @@ func (su *suite) raceSpecs() {
 				Expect(s.Status(ctx, a.ImageRef).GetRepoTags()).To(ContainElements(s.Ref(repo, "a"), s.Ref(repo, "b")))
 			})
 
-		su.spec("RACE-008", "RemoveImage of one tag while another tag of the same image is being pulled: the pull re-creates the image with only its own tag, no orphan record",
-			Meta{Refs: []string{"IS-09", "IS-10", "IS-25", "IS-26", "IS-35"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("RACE-008", "RemoveImage of one tag while another tag of the same image is being pulled: the pull re-creates the image with only its own tag, no orphan record",
+			framework.Meta{Refs: []string{"IS-09", "IS-10", "IS-25", "IS-26", "IS-35"}}, func(ctx context.Context, s *harness.Spec) {
 				// Decided: RemoveImage(a) returns before the pull of b resolves b, so it removes the
 				// image with all its names (IS-09, IS-10); the pull then brings the image back under
 				// b and its digest only. Tag a must not come back (nobody pulled it since), and the
@@ -167,9 +169,8 @@ func (su *suite) raceSpecs() {
 				id := s.MustPull(ctx, refA)
 				Expect(id).To(Equal(img.ID))
 
-				// Hold b's resolution (its first request), remove a, then let b go on.
-				resolve := s.Env.Reg.Gates().Arm(route.Match{Repo: repo, Kind: route.KindManifest, Reference: "b"})
-				DeferCleanup(func() { resolve.Release(); s.Env.Reg.Gates().Disarm(resolve) })
+				By("hold the pull of b at its first request (the manifest of b), remove a")
+				resolve := s.Gate(route.Match{Repo: repo, Kind: route.KindManifest, Reference: "b"})
 				res := s.PullAsync(ctx, refB, nil)
 				s.WaitHeld(ctx, resolve, "the manifest of tag b")
 				Expect(s.Remove(ctx, refA)).To(Succeed(), "RemoveImage of tag a while tag b of the same image is being pulled")
@@ -177,6 +178,7 @@ func (su *suite) raceSpecs() {
 				// If the removal freed the content, the pull of b must fetch a layer again: hold
 				// it there too, and check that nothing of the image shows meanwhile (a target that
 				// kept the content finishes without fetching; both orders end below).
+				By("let the pull of b go on; if it fetches a layer again, nothing of the image shows meanwhile")
 				layer := s.GateBlob(repo, img.Layers[1])
 				resolve.Release()
 				var r harness.PullResult
@@ -187,11 +189,12 @@ func (su *suite) raceSpecs() {
 					r = <-res
 				case r = <-res:
 					s.Env.Reg.Gates().Disarm(layer)
-					AddReportEntry("observed", "the pull of b fetched no layer again after the removal of a (content kept)")
+					harness.Observe("the pull of b fetched no layer again after the removal of a (content kept)")
 				}
 				Expect(r.Err).NotTo(HaveOccurred(), "the pull of tag b after the concurrent removal of tag a")
 				Expect(r.ImageRef).To(Equal(id), "tag b names the same image")
 
+				By("b's pull recreated the image with b and its digest only")
 				st := s.Status(ctx, refB)
 				Expect(st).NotTo(BeNil(), "ImageStatus(b) after its pull")
 				Expect(st.GetId()).To(Equal(id))
@@ -216,13 +219,14 @@ func (su *suite) raceSpecs() {
 
 // expectConsistent: ImageStatus and ListImages agree about ref.
 func expectConsistent(ctx context.Context, s *harness.Spec, ref, id string) {
+	GinkgoHelper()
 	st := s.Status(ctx, ref)
 	listed := harness.Find(s.List(ctx), ref)
 	if st == nil {
-		ExpectWithOffset(1, listed).To(BeNil(), "ListImages shows %s but ImageStatus does not", ref)
+		Expect(listed).To(BeNil(), "ListImages shows %s but ImageStatus does not", ref)
 		return
 	}
-	ExpectWithOffset(1, listed).NotTo(BeNil(), "ImageStatus shows %s but ListImages does not", ref)
-	ExpectWithOffset(1, st.GetId()).To(Equal(id))
-	ExpectWithOffset(1, listed.GetId()).To(Equal(id))
+	Expect(listed).NotTo(BeNil(), "ImageStatus shows %s but ListImages does not", ref)
+	Expect(st.GetId()).To(Equal(id))
+	Expect(listed.GetId()).To(Equal(id))
 }

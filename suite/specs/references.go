@@ -2,6 +2,7 @@ package specs
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
@@ -10,14 +11,15 @@ import (
 
 	"github.com/criimage/criimage/fixtures"
 	"github.com/criimage/criimage/suite/config"
+	"github.com/criimage/criimage/suite/framework"
 	"github.com/criimage/criimage/suite/harness"
 )
 
 // references: how references are normalized and how every form looks an image up.
-func (su *suite) references() {
+func references(su *framework.Tree) {
 	Describe("References and lookup", func() {
-		su.spec("REF-001", "an untagged reference pulls :latest and reports it as a tag",
-			Meta{Refs: []string{"IS-26", "CV-08"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("REF-001", "an untagged reference pulls :latest and reports it as a tag",
+			framework.Meta{Refs: []string{"IS-26", "CV-08"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				repo := s.Push(img, "anon", "latest")
 				bare := s.Env.Reg.PlainHost() + "/" + repo
@@ -28,8 +30,8 @@ func (su *suite) references() {
 				Expect(st.GetRepoTags()).To(ContainElement(bare + ":latest"))
 			})
 
-		su.spec("REF-002", "ImageStatus finds the image by image_ref, tag and repository digest, with equal answers",
-			Meta{Refs: []string{"IS-25", "IS-26", "IS-13"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("REF-002", "ImageStatus finds the image by image_ref, tag and repository digest, with equal answers",
+			framework.Meta{Refs: []string{"IS-25", "IS-26", "IS-13"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				repo := s.Push(img, "anon", "v1")
 				ref := s.Ref(repo, "v1")
@@ -45,8 +47,8 @@ func (su *suite) references() {
 				}
 			})
 
-		su.spec("REF-003", "ImageStatus accepts the image ID with and without the sha256: prefix",
-			Meta{Level: Recommended, Refs: []string{"IS-25"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("REF-003", "ImageStatus accepts the image ID with and without the sha256: prefix",
+			framework.Meta{Level: framework.Recommended, Refs: []string{"IS-25"}}, func(ctx context.Context, s *harness.Spec) {
 				_, ref := s.PushUnique("v1")
 				id := s.MustPull(ctx, ref)
 				other := "sha256:" + id
@@ -58,8 +60,8 @@ func (su *suite) references() {
 				Expect(got.GetId()).To(Equal(id))
 			})
 
-		su.spec("REF-004", "ImageStatus of an absent image returns a nil image and no error, for every reference form",
-			Meta{Refs: []string{"IS-06"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("REF-004", "ImageStatus of an absent image returns a nil image and no error, for every reference form",
+			framework.Meta{Refs: []string{"IS-06"}}, func(ctx context.Context, s *harness.Spec) {
 				img, ref := s.PushUnique("v1") // pushed, never pulled
 				repo := s.Repo("anon")
 				for _, form := range []string{
@@ -76,8 +78,8 @@ func (su *suite) references() {
 				}
 			})
 
-		su.spec("REF-005", "malformed references are rejected by PullImage and create nothing",
-			Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("REF-005", "malformed references are rejected by PullImage and create nothing",
+			framework.Meta{Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
 				repo := s.Repo("anon")
 				host := s.Env.Reg.PlainHost()
 				before := len(s.List(ctx))
@@ -92,13 +94,13 @@ func (su *suite) references() {
 				} {
 					_, err := s.Pull(ctx, bad, nil)
 					st := harness.ExpectPullError(err, "malformed reference "+bad)
-					AddReportEntry("observed", bad+" → "+st.Code().String()+": "+st.Message())
+					harness.Observe("%s → %v: %s", bad, st.Code(), st.Message())
 				}
 				Expect(len(s.List(ctx))).To(BeNumerically("<=", before), "a rejected reference created an image")
 			})
 
-		su.spec("REF-006", "malformed references are rejected with InvalidArgument",
-			Meta{Level: Recommended, Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("REF-006", "malformed references are rejected with InvalidArgument",
+			framework.Meta{Level: framework.Recommended, Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
 				repo := s.Repo("anon")
 				for _, bad := range []string{s.Env.Reg.PlainHost() + "/" + strings.ToUpper(repo) + ":v1", s.Env.Reg.PlainHost() + "/" + repo + "@sha256:abc"} {
 					_, err := s.Pull(ctx, bad, nil)
@@ -106,8 +108,8 @@ func (su *suite) references() {
 				}
 			})
 
-		su.spec("REF-007", "tags are case-sensitive and kept as written",
-			Meta{Refs: []string{"IS-26"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("REF-007", "tags are case-sensitive and kept as written",
+			framework.Meta{Refs: []string{"IS-26"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				repo := s.Push(img, "anon", "MixedCase")
 				ref := s.Ref(repo, "MixedCase")
@@ -118,8 +120,8 @@ func (su *suite) references() {
 				Expect(resp.GetImage()).To(BeNil(), "tag lookup must be case-sensitive")
 			})
 
-		su.spec("REF-008", "a reference with both tag and digest pulls the digest",
-			Meta{Refs: []string{"IS-26"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("REF-008", "a reference with both tag and digest pulls the digest",
+			framework.Meta{Refs: []string{"IS-26"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				repo := s.Push(img, "anon", "v1")
 				other := s.Unique(1, 256)
@@ -130,23 +132,23 @@ func (su *suite) references() {
 				Expect(id).To(Equal(s.Status(ctx, s.DigestRef(repo, img)).GetId()))
 				st := s.Status(ctx, s.DigestRef(repo, img))
 				Expect(st.GetRepoDigests()).To(ContainElement(s.DigestRef(repo, img)))
-				AddReportEntry("observed", "repo_tags after a tag@digest pull: "+strings.Join(st.GetRepoTags(), ", "))
+				harness.Observe("repo_tags after a tag@digest pull: %s", strings.Join(st.GetRepoTags(), ", "))
 			})
 
-		su.spec("REF-009", "ImageStatus of an empty reference never returns an image",
-			Meta{Level: Recommended, Refs: []string{"IS-06"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("REF-009", "ImageStatus of an empty reference never returns an image",
+			framework.Meta{Level: framework.Recommended, Refs: []string{"IS-06"}}, func(ctx context.Context, s *harness.Spec) {
 				_, ref := s.PushUnique("v1")
 				s.MustPull(ctx, ref)
 				resp, err := s.StatusFull(ctx, "", false)
 				if err != nil {
-					AddReportEntry("observed", "ImageStatus(\"\") → "+err.Error())
+					harness.Observe("ImageStatus(\"\") → %v", err)
 					return
 				}
 				Expect(resp.GetImage()).To(BeNil(), "ImageStatus(\"\") returned an image")
 			})
 
-		su.spec("REF-010", "short, docker.io and index.docker.io forms normalize to docker.io/library/NAME:latest and all resolve",
-			Meta{Needs: []string{config.FeatureMirror}, Serial: true, Refs: []string{"CV-08"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("REF-010", "short, docker.io and index.docker.io forms normalize to docker.io/library/NAME:latest and all resolve",
+			framework.Meta{Needs: []config.Feature{config.FeatureMirror}, Serial: true, Refs: []string{"CV-08"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				repo := s.Push(img, "library", "latest") // library/<name>
 				name := strings.TrimPrefix(repo, "library/")
@@ -166,8 +168,8 @@ func (su *suite) references() {
 				Expect(s.MustPull(ctx, "index.docker.io/library/"+name)).To(Equal(id), "PullImage through the index.docker.io alias")
 			})
 
-		su.spec("REF-012", "image_ref is the image ID, not a repository digest or tag",
-			Meta{Refs: []string{"IS-36", "IS-25"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("REF-012", "image_ref is the image ID, not a repository digest or tag",
+			framework.Meta{Refs: []string{"IS-36", "IS-25"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				repo := s.Push(img, "anon", "v1")
 				id := s.MustPull(ctx, s.DigestRef(repo, img))
@@ -177,8 +179,8 @@ func (su *suite) references() {
 				Expect(s.Status(ctx, id).GetId()).To(Equal(id))
 			})
 
-		su.spec("REF-013", "ImageStatus by a truncated image ID never answers another image",
-			Meta{Refs: []string{"IS-25", "IS-06"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("REF-013", "ImageStatus by a truncated image ID never answers another image",
+			framework.Meta{Refs: []string{"IS-25", "IS-06"}}, func(ctx context.Context, s *harness.Spec) {
 				_, refA := s.PushUnique("v1")
 				_, refB := s.PushUnique("v1")
 				ids := []string{s.MustPull(ctx, refA), s.MustPull(ctx, refB)}
@@ -191,12 +193,12 @@ func (su *suite) references() {
 					for _, form := range []string{prefix, "sha256:" + prefix} {
 						resp, err := s.StatusFull(ctx, form, false)
 						if err != nil {
-							AddReportEntry("observed", "ImageStatus("+form+") → "+err.Error())
+							harness.Observe("ImageStatus(%s) → %v", form, err)
 							continue
 						}
 						got := resp.GetImage()
 						if got == nil {
-							AddReportEntry("observed", "ImageStatus("+form+") → nil")
+							harness.Observe("ImageStatus(%s) → nil", form)
 							continue
 						}
 						Expect(got.GetId()).NotTo(Equal(other), "ImageStatus(%q), a prefix of %s, answered the other image", form, id)
@@ -206,8 +208,8 @@ func (su *suite) references() {
 				}
 			})
 
-		su.spec("REF-014", "a truncated ID shared by two images resolves to neither: ImageStatus answers no image and RemoveImage removes nothing",
-			Meta{Level: Recommended, Refs: []string{"IS-25", "IS-06", "IS-10"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("REF-014", "a truncated ID shared by two images resolves to neither: ImageStatus answers no image and RemoveImage removes nothing",
+			framework.Meta{Level: framework.Recommended, Refs: []string{"IS-25", "IS-06", "IS-10"}}, func(ctx context.Context, s *harness.Spec) {
 				a, b, prefix := sharedIDPrefix(s, 4)
 				ids := map[string]string{}
 				refs := map[string]string{}
@@ -218,12 +220,12 @@ func (su *suite) references() {
 				}
 				for _, form := range []string{prefix, "sha256:" + prefix} {
 					resp, err := s.StatusFull(ctx, form, false)
-					AddReportEntry("observed", "ImageStatus("+form+"), a prefix of two images → image="+yesNo(resp.GetImage() != nil)+" err="+errString(err))
+					harness.Observe("ImageStatus(%s), a prefix of two images → image=%s err=%v", form, yesNo(resp.GetImage() != nil), err)
 					if err == nil {
 						Expect(resp.GetImage()).To(BeNil(), "ImageStatus(%q), a prefix of both %s and %s, chose %s", form, a.ID, b.ID, resp.GetImage().GetId())
 					}
 					err = s.Remove(ctx, form)
-					AddReportEntry("observed", "RemoveImage("+form+"), a prefix of two images → err="+errString(err))
+					harness.Observe("RemoveImage(%s), a prefix of two images → err=%v", form, err)
 					for fid, ref := range refs {
 						st := s.Status(ctx, ref)
 						Expect(st).NotTo(BeNil(), "RemoveImage(%q), a prefix of two images, removed %s", form, ref)
@@ -232,14 +234,14 @@ func (su *suite) references() {
 				}
 			})
 
-		su.spec("REF-011", "records how the target treats truncated image IDs",
-			Meta{Level: Informational, Refs: []string{"IS-25"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("REF-011", "records how the target treats truncated image IDs",
+			framework.Meta{Level: framework.Informational, Refs: []string{"IS-25"}}, func(ctx context.Context, s *harness.Spec) {
 				_, ref := s.PushUnique("v1")
 				id := s.MustPull(ctx, ref)
 				hex := strings.TrimPrefix(id, "sha256:")
 				for _, n := range []int{1, 12} {
 					resp, err := s.StatusFull(ctx, hex[:n], false)
-					AddReportEntry("observed", "ImageStatus(first "+itoa(n)+" hex) → image="+yesNo(resp.GetImage() != nil)+" err="+errString(err))
+					harness.Observe("ImageStatus(first %d hex) → image=%s err=%v", n, yesNo(resp.GetImage() != nil), err)
 				}
 			})
 	})
@@ -257,6 +259,6 @@ func sharedIDPrefix(s *harness.Spec, n int) (fixtures.Image, fixtures.Image, str
 		}
 		seen[p] = img
 	}
-	Fail("no two of 50000 fresh images share an ID prefix of " + itoa(n) + " hex characters")
+	Fail(fmt.Sprintf("no two of 50000 fresh images share an ID prefix of %d hex characters", n))
 	return fixtures.Image{}, fixtures.Image{}, ""
 }

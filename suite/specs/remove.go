@@ -8,14 +8,15 @@ import (
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
 	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
 
+	"github.com/criimage/criimage/suite/framework"
 	"github.com/criimage/criimage/suite/harness"
 )
 
 // removeSpecs: RemoveImage semantics (IS-08..IS-11).
-func (su *suite) removeSpecs() {
+func removeSpecs(su *framework.Tree) {
 	Describe("RemoveImage", func() {
-		su.spec("RM-001", "removing by one tag removes every tag and digest, across repositories",
-			Meta{Refs: []string{"IS-09", "IS-10"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("RM-001", "removing by one tag removes every tag and digest, across repositories",
+			framework.Meta{Refs: []string{"IS-09", "IS-10"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				a := s.Push(img, "anon", "1")
 				Expect(img.Push(s.Env.Reg, a, "2")).To(Succeed())
@@ -30,8 +31,8 @@ func (su *suite) removeSpecs() {
 				s.ExpectAbsent(ctx, append(refs, id, s.DigestRef(a, img), s.DigestRef(b, img))...)
 			})
 
-		su.spec("RM-002", "RemoveImage is idempotent: a second removal and never-pulled names do not fail",
-			Meta{Refs: []string{"IS-08"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("RM-002", "RemoveImage is idempotent: a second removal and never-pulled names do not fail",
+			framework.Meta{Refs: []string{"IS-08"}}, func(ctx context.Context, s *harness.Spec) {
 				_, ref := s.PushUnique("v1")
 				id := s.MustPull(ctx, ref)
 				Expect(s.Remove(ctx, ref)).To(Succeed())
@@ -41,8 +42,8 @@ func (su *suite) removeSpecs() {
 				Expect(s.Remove(ctx, strings.Repeat("0", 64))).To(Succeed(), "RemoveImage of an unknown ID")
 			})
 
-		su.spec("RM-003", "removing by repository digest removes the image",
-			Meta{Refs: []string{"IS-09", "IS-10"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("RM-003", "removing by repository digest removes the image",
+			framework.Meta{Refs: []string{"IS-09", "IS-10"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				repo := s.Push(img, "anon", "v1")
 				ref := s.Ref(repo, "v1")
@@ -51,8 +52,8 @@ func (su *suite) removeSpecs() {
 				s.ExpectAbsent(ctx, ref, id, s.DigestRef(repo, img))
 			})
 
-		su.spec("RM-004", "removing by image ID removes every name",
-			Meta{Refs: []string{"IS-10"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("RM-004", "removing by image ID removes every name",
+			framework.Meta{Refs: []string{"IS-10"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				repo := s.Push(img, "anon", "v1")
 				ref := s.Ref(repo, "v1")
@@ -61,8 +62,8 @@ func (su *suite) removeSpecs() {
 				s.ExpectAbsent(ctx, ref, id, s.DigestRef(repo, img))
 			})
 
-		su.spec("RM-005", "five concurrent RemoveImage calls of one image all succeed",
-			Meta{Refs: []string{"IS-08"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("RM-005", "five concurrent RemoveImage calls of one image all succeed",
+			framework.Meta{Refs: []string{"IS-08"}}, func(ctx context.Context, s *harness.Spec) {
 				_, ref := s.PushUnique("v1")
 				id := s.MustPull(ctx, ref)
 				var wg sync.WaitGroup
@@ -81,8 +82,8 @@ func (su *suite) removeSpecs() {
 				s.ExpectAbsent(ctx, ref, id)
 			})
 
-		su.spec("RM-006", "removing one image leaves an image that shares its layers intact",
-			Meta{Refs: []string{"IS-10"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("RM-006", "removing one image leaves an image that shares its layers intact",
+			framework.Meta{Refs: []string{"IS-10"}}, func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(1, 256)
 				a := s.Push(img, "anon", "v1")
 				other := s.Unique(1, 256)
@@ -97,19 +98,19 @@ func (su *suite) removeSpecs() {
 				Expect(s.MustPull(ctx, s.Ref(b, "v1"))).To(Equal(idB))
 			})
 
-		su.spec("RM-007", "RemoveImage of an empty reference removes nothing",
-			Meta{Level: Recommended, Serial: true, Refs: []string{"IS-08", "IS-13"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("RM-007", "RemoveImage of an empty reference removes nothing",
+			framework.Meta{Level: framework.Recommended, Serial: true, Refs: []string{"IS-08", "IS-13"}}, func(ctx context.Context, s *harness.Spec) {
 				_, ref := s.PushUnique("v1")
 				id := s.MustPull(ctx, ref)
 				err := s.Remove(ctx, "")
-				AddReportEntry("observed", "RemoveImage(\"\") → "+errString(err))
+				harness.Observe("RemoveImage(\"\") → %v", err)
 				st := s.Status(ctx, ref)
 				Expect(st).NotTo(BeNil(), "RemoveImage(\"\") removed %s", ref)
 				Expect(st.GetId()).To(Equal(id))
 			})
 
-		su.spec("RM-008", "RemoveImage by a truncated ID of one image never removes another image",
-			Meta{Refs: []string{"IS-10", "IS-25"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("RM-008", "RemoveImage by a truncated ID of one image never removes another image",
+			framework.Meta{Refs: []string{"IS-10", "IS-25"}}, func(ctx context.Context, s *harness.Spec) {
 				_, refA := s.PushUnique("v1")
 				_, refB := s.PushUnique("v1")
 				idA, idB := s.MustPull(ctx, refA), s.MustPull(ctx, refB)
@@ -118,7 +119,7 @@ func (su *suite) removeSpecs() {
 				// Whether a truncated ID removes A is implementation-defined; B must survive.
 				for _, form := range []string{prefix, "sha256:" + prefix} {
 					err := s.Remove(ctx, form)
-					AddReportEntry("observed", "RemoveImage("+form+") → "+errString(err)+"; "+refA+" listed: "+yesNo(s.Status(ctx, refA) != nil))
+					harness.Observe("RemoveImage(%s) → %v; %s listed: %s", form, err, refA, yesNo(s.Status(ctx, refA) != nil))
 					st := s.Status(ctx, refB)
 					Expect(st).NotTo(BeNil(), "RemoveImage(%q), a prefix of %s only, removed the other image %s", form, idA, refB)
 					Expect(st.GetId()).To(Equal(idB))

@@ -8,14 +8,15 @@ import (
 	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
 
 	"github.com/criimage/criimage/suite/config"
+	"github.com/criimage/criimage/suite/framework"
 	"github.com/criimage/criimage/suite/harness"
 )
 
 // restartSpecs: images survive a restart of the target.
-func (su *suite) restartSpecs() {
+func restartSpecs(su *framework.Tree) {
 	Describe("Restart", func() {
-		su.spec("RESTART-001", "pulled images survive a restart with the same identity and names",
-			Meta{Needs: []string{config.FeatureRestart}, Serial: true, Refs: []string{"IS-01", "IS-25", "IS-26"}},
+		su.Spec("RESTART-001", "pulled images survive a restart with the same identity and names",
+			framework.Meta{Needs: []config.Feature{config.FeatureRestart}, Serial: true, Refs: []string{"IS-01", "IS-25", "IS-26"}},
 			func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(2, 1024)
 				repo := s.Push(img, "anon", "v1")
@@ -37,8 +38,8 @@ func (su *suite) restartSpecs() {
 				s.ExpectAbsent(ctx, ref, id)
 			})
 
-		su.spec("RESTART-002", "a pull interrupted by a restart leaves no image, and the pull succeeds afterwards",
-			Meta{Needs: []string{config.FeatureRestart}, Serial: true, Refs: []string{"IS-06", "IS-07"}},
+		su.Spec("RESTART-002", "a pull interrupted by a restart leaves no image, and the pull succeeds afterwards",
+			framework.Meta{Needs: []config.Feature{config.FeatureRestart}, Serial: true, Refs: []string{"IS-06", "IS-07"}},
 			func(ctx context.Context, s *harness.Spec) {
 				img := s.Unique(2, 1024)
 				repo := s.Push(img, "anon", "v1")
@@ -49,7 +50,7 @@ func (su *suite) restartSpecs() {
 				Expect(s.Env.RunRestart(ctx)).To(Succeed())
 				g.Release()
 				r := <-res
-				AddReportEntry("observed", "the interrupted pull returned: "+errString(r.Err))
+				harness.Observe("the interrupted pull returned: %v", r.Err)
 				Eventually(func() error { _, err := s.StatusFull(ctx, ref, false); return err }).
 					WithTimeout(s.Env.Cfg.RPCTimeout).WithPolling(50 * time.Millisecond).Should(Succeed())
 				if r.Err != nil {

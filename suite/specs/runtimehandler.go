@@ -8,14 +8,15 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/criimage/criimage/suite/config"
+	"github.com/criimage/criimage/suite/framework"
 	"github.com/criimage/criimage/suite/harness"
 )
 
 // handlerSpecs: ImageSpec.runtime_handler (IS-16).
-func (su *suite) handlerSpecs() {
+func handlerSpecs(su *framework.Tree) {
 	Describe("Runtime handler", func() {
-		su.spec("RH-001", "an unknown runtime_handler is rejected and creates nothing",
-			Meta{Level: Recommended, Refs: []string{"IS-16"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("RH-001", "an unknown runtime_handler is rejected and creates nothing",
+			framework.Meta{Level: framework.Recommended, Refs: []string{"IS-16"}}, func(ctx context.Context, s *harness.Spec) {
 				_, ref := s.PushUnique("v1")
 				// Without and with a sandbox_config (kubelet sends one; containerd reads the handler
 				// only then).
@@ -29,16 +30,16 @@ func (su *suite) handlerSpecs() {
 				}
 			})
 
-		su.spec("RH-002", "an empty runtime_handler selects the default handler",
-			Meta{Refs: []string{"IS-16"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("RH-002", "an empty runtime_handler selects the default handler",
+			framework.Meta{Refs: []string{"IS-16"}}, func(ctx context.Context, s *harness.Spec) {
 				_, ref := s.PushUnique("v1")
 				id, err := s.PullSpec(ctx, &runtime.ImageSpec{Image: ref, RuntimeHandler: ""}, nil)
 				Expect(err).NotTo(HaveOccurred())
 				Expect(s.Status(ctx, ref).GetId()).To(Equal(id))
 			})
 
-		su.spec("RH-003", "a declared runtime handler pulls the image",
-			Meta{Needs: []string{config.FeatureRuntimeHandler}, Refs: []string{"IS-16"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("RH-003", "a declared runtime handler pulls the image",
+			framework.Meta{Needs: []config.Feature{config.FeatureRuntimeHandler}, Refs: []string{"IS-16"}}, func(ctx context.Context, s *harness.Spec) {
 				name, _ := s.Env.Cfg.Features.Value(config.FeatureRuntimeHandler)
 				_, ref := s.PushUnique("v1")
 				id, err := s.PullSpec(ctx, &runtime.ImageSpec{Image: ref, RuntimeHandler: name}, nil)

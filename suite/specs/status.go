@@ -8,14 +8,15 @@ import (
 	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
 
 	"github.com/criimage/criimage/suite/config"
+	"github.com/criimage/criimage/suite/framework"
 	"github.com/criimage/criimage/suite/harness"
 )
 
 // statusSpecs: what ImageStatus reports beyond identity.
-func (su *suite) statusSpecs() {
+func statusSpecs(su *framework.Tree) {
 	Describe("ImageStatus", func() {
-		su.spec("STATUS-001", "verbose ImageStatus returns info as valid JSON; non-verbose returns none",
-			Meta{Level: Recommended, Refs: []string{"IS-31", "IS-32"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("STATUS-001", "verbose ImageStatus returns info as valid JSON; non-verbose returns none",
+			framework.Meta{Level: framework.Recommended, Refs: []string{"IS-31", "IS-32"}}, func(ctx context.Context, s *harness.Spec) {
 				_, ref := s.PushUnique("v1")
 				s.MustPull(ctx, ref)
 				plain, err := s.StatusFull(ctx, ref, false)
@@ -30,8 +31,8 @@ func (su *suite) statusSpecs() {
 				}
 			})
 
-		su.spec("STATUS-002", "an image without a config user reports neither uid nor username",
-			Meta{Refs: []string{"IS-28"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("STATUS-002", "an image without a config user reports neither uid nor username",
+			framework.Meta{Refs: []string{"IS-28"}}, func(ctx context.Context, s *harness.Spec) {
 				img, ref := s.PushUnique("v1")
 				Expect(img.User).To(BeEmpty(), "fixture")
 				s.MustPull(ctx, ref)
@@ -41,8 +42,8 @@ func (su *suite) statusSpecs() {
 				Expect(st.GetUsername()).To(BeEmpty())
 			})
 
-		su.spec("STATUS-003", "uid and username follow the config User for every form (uid, name, uid:gid, name:gid)",
-			Meta{Refs: []string{"IS-28"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("STATUS-003", "uid and username follow the config User for every form (uid, name, uid:gid, name:gid)",
+			framework.Meta{Refs: []string{"IS-28"}}, func(ctx context.Context, s *harness.Spec) {
 				users := s.FixturesWithUsers()
 				Expect(users).NotTo(BeEmpty(), "the fixture catalog has no images with a config User")
 				for _, img := range users {
@@ -62,13 +63,13 @@ func (su *suite) statusSpecs() {
 				}
 			})
 
-		su.spec("STATUS-004", "a pinned image reports pinned=true and is still removable",
-			Meta{Needs: []string{config.FeaturePinned, config.FeatureMirror}, Serial: true, Refs: []string{"IS-30"}},
+		su.Spec("STATUS-004", "a pinned image reports pinned=true and is still removable",
+			framework.Meta{Needs: []config.Feature{config.FeaturePinned, config.FeatureMirror}, Serial: true, Refs: []string{"IS-30"}},
 			func(ctx context.Context, s *harness.Spec) {
 				ref, _ := s.Env.Cfg.Features.Value(config.FeaturePinned)
 				repo, tag, ok := harness.DockerLibraryRef(ref)
 				if !ok {
-					Skip("unsupported: pinned=" + ref + " is not a docker.io/library/NAME:TAG reference the suite can seed through the mirror")
+					framework.Unsupported("pinned=%s is not a docker.io/library/NAME:TAG reference the suite can seed through the mirror", ref)
 				}
 				img := s.Unique(1, 256)
 				Expect(img.Push(s.Env.Reg, repo, tag)).To(Succeed())
@@ -81,13 +82,13 @@ func (su *suite) statusSpecs() {
 				s.ExpectAbsent(ctx, ref, id)
 			})
 
-		su.spec("STATUS-005", "records whether Image.spec carries the image annotations",
-			Meta{Level: Informational, Refs: []string{"IS-29", "IS-14"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("STATUS-005", "records whether Image.spec carries the image annotations",
+			framework.Meta{Level: framework.Informational, Refs: []string{"IS-29", "IS-14"}}, func(ctx context.Context, s *harness.Spec) {
 				_, ref := s.PushUnique("v1")
 				s.MustPull(ctx, ref)
 				st := s.Status(ctx, ref)
 				b, _ := json.Marshal(st.GetSpec())
-				AddReportEntry("observed", "Image.spec = "+string(b))
+				harness.Observe("Image.spec = %s", b)
 			})
 	})
 }

@@ -12,6 +12,7 @@ import (
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
 
 	"github.com/criimage/criimage/suite/config"
+	"github.com/criimage/criimage/suite/framework"
 	"github.com/criimage/criimage/suite/harness"
 	"github.com/criimage/criimage/suite/report"
 )
@@ -49,8 +50,13 @@ func TestTraceability(t *testing.T) {
 		ids[id] = sr.LeafNodeText
 		hasLevel := false
 		for _, l := range sr.Labels() {
-			if l == string(Conformance) || l == string(Recommended) || l == string(Informational) {
+			if l == string(framework.Conformance) || l == string(framework.Recommended) || l == string(framework.Informational) {
 				hasLevel = true
+			}
+			if name, ok := strings.CutPrefix(l, "feature:"); ok {
+				if _, known := config.ParseFeature(name); !known {
+					t.Errorf("%s is labelled with feature %q, which --features does not know", id, name)
+				}
 			}
 			if !refRE.MatchString(l) {
 				continue
