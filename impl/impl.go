@@ -21,7 +21,6 @@ import (
 	"github.com/criimage/criimage/impl/backend"
 	"github.com/criimage/criimage/impl/pull"
 	"github.com/criimage/criimage/impl/service"
-	"github.com/distribution/reference"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -89,7 +88,7 @@ func Start(ctx context.Context, listen string, cfg Config) (*Server, error) {
 		HostsDirs: cfg.HostsDirs, ProgressTimeout: cfg.PullProgressTimeout, Snapshotter: def, Logger: lg,
 	})
 	svc, err := service.New(ctx, service.Config{
-		Backend: b, Pull: pullFunc(p), DefaultSnapshotter: def, RuntimeHandlers: cfg.RuntimeHandlers,
+		Backend: b, Puller: p, DefaultSnapshotter: def, RuntimeHandlers: cfg.RuntimeHandlers,
 		Pinned: cfg.Pinned, StreamBatchSize: cfg.StreamBatchSize, Version: cfg.Version, Logger: lg,
 	})
 	if err != nil {
@@ -117,17 +116,6 @@ func Start(ctx context.Context, listen string, cfg Config) (*Server, error) {
 	go func() { s.served <- srv.Serve(lis) }()
 	lg.Info("serving CRI ImageService", "endpoint", s.endpoint, "root", b.Root, "snapshotter", def)
 	return s, nil
-}
-
-// pullFunc adapts impl/pull to the service's PullFunc.
-func pullFunc(p *pull.Puller) service.PullFunc {
-	return func(ctx context.Context, ref reference.Named, auth *runtime.AuthConfig, sn string) (service.PullResult, error) {
-		res, err := p.Pull(ctx, pull.Request{Ref: ref, Auth: auth, Snapshotter: sn})
-		if err != nil {
-			return service.PullResult{}, err
-		}
-		return service.PullResult{Target: res.Target, Manifest: res.Manifest, Config: res.Config, Done: res.Done}, nil
-	}
 }
 
 // Endpoint is where clients connect: "unix:///…" or "tcp://127.0.0.1:PORT".

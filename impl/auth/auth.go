@@ -37,10 +37,9 @@ import (
 	"strconv"
 	"strings"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/containerd/errdefs"
 	"github.com/criimage/criimage/impl/internal/echo"
 )
 
@@ -85,7 +84,7 @@ const (
 var errTexts = []string{errAuthBase64, errAuthNoColon, errAuthNoUser, errServerAddr, errRegistryTokenCTL}
 
 // ParseAuth applies the precedence above. nil or an empty AuthConfig is anonymous. A malformed
-// auth field is a gRPC InvalidArgument whose message names the field, never its value.
+// auth field is errdefs.ErrInvalidArgument whose message names the field, never its value.
 func ParseAuth(a *runtime.AuthConfig) (Credentials, error) {
 	if a == nil {
 		return Credentials{}, nil
@@ -100,7 +99,7 @@ func ParseAuth(a *runtime.AuthConfig) (Credentials, error) {
 	case a.RegistryToken != "":
 		if strings.ContainsFunc(a.RegistryToken, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 			// It goes into an Authorization header as is: CR/LF would split the request.
-			return Credentials{}, status.Error(codes.InvalidArgument, errRegistryTokenCTL)
+			return Credentials{}, errdefs.ErrInvalidArgument.WithMessage(errRegistryTokenCTL)
 		}
 		return Credentials{RegistryToken: a.RegistryToken}, nil
 	}
@@ -115,14 +114,14 @@ func decodeAuth(s string) (Credentials, error) {
 	}
 	if err != nil {
 		// err is a CorruptInputError: an offset, never input bytes.
-		return Credentials{}, status.Errorf(codes.InvalidArgument, "%s: %v", errAuthBase64, err)
+		return Credentials{}, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%s: %v", errAuthBase64, err))
 	}
 	user, pass, ok := strings.Cut(strings.TrimRight(string(dec), "\x00"), ":")
 	if !ok {
-		return Credentials{}, status.Error(codes.InvalidArgument, errAuthNoColon)
+		return Credentials{}, errdefs.ErrInvalidArgument.WithMessage(errAuthNoColon)
 	}
 	if user == "" {
-		return Credentials{}, status.Error(codes.InvalidArgument, errAuthNoUser)
+		return Credentials{}, errdefs.ErrInvalidArgument.WithMessage(errAuthNoUser)
 	}
 	return Credentials{Username: user, Secret: pass}, nil
 }
@@ -185,7 +184,7 @@ func serverHost(addr string) (string, error) {
 	if err != nil || u.Host == "" || u.User != nil || u.Port() != "" && !validPort(u.Port()) {
 		// Not an address, so it may well be a credential typed into the wrong field: named by
 		// its length only.
-		return "", status.Errorf(codes.InvalidArgument, "%s (%d bytes, value withheld) is not a registry address ([scheme://]host[:port][/path])", errServerAddr, len(addr))
+		return "", errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%s (%d bytes, value withheld) is not a registry address ([scheme://]host[:port][/path])", errServerAddr, len(addr)))
 	}
 	return u.Host, nil
 }

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/criimage/criimage/impl/grpcerr"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -42,7 +42,7 @@ func TestParseAuth(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ParseAuth(tc.in)
 			if tc.code != codes.OK {
-				if status.Code(err) != tc.code {
+				if grpcerr.Code(err) != tc.code {
 					t.Fatalf("ParseAuth error = %v, want code %v", err, tc.code)
 				}
 				checkNoSecret(t, err.Error(), tc.in)
@@ -137,7 +137,7 @@ func TestScope(t *testing.T) {
 func TestScopeBadServerAddress(t *testing.T) {
 	for _, addr := range []string{"https://", "http://user:secretpw@reg.example", "%zz", "://x"} {
 		_, err := NewScope(&runtime.AuthConfig{Username: "u", Password: "secretpw", ServerAddress: addr}, "reg.example")
-		if status.Code(err) != codes.InvalidArgument {
+		if grpcerr.Code(err) != codes.InvalidArgument {
 			t.Fatalf("NewScope(%q) = %v, want InvalidArgument", addr, err)
 		}
 		if strings.Contains(err.Error(), "secretpw") {
@@ -218,7 +218,7 @@ func FuzzParseAuth(f *testing.F) {
 		a := &runtime.AuthConfig{Username: user, Password: pass, Auth: authField, IdentityToken: identity, RegistryToken: regToken, ServerAddress: server}
 		creds, err := ParseAuth(a)
 		if err != nil {
-			if status.Code(err) != codes.InvalidArgument {
+			if grpcerr.Code(err) != codes.InvalidArgument {
 				t.Fatalf("error %v is not InvalidArgument", err)
 			}
 			checkNoSecret(t, err.Error(), a)
@@ -227,7 +227,7 @@ func FuzzParseAuth(f *testing.F) {
 		}
 		s, err := NewScope(a, "reg.example")
 		if err != nil {
-			if status.Code(err) != codes.InvalidArgument {
+			if grpcerr.Code(err) != codes.InvalidArgument {
 				t.Fatalf("NewScope error %v is not InvalidArgument", err)
 			}
 			checkNoSecret(t, err.Error(), a)

@@ -140,10 +140,10 @@ func sortByPlatform(ds []ocispec.Descriptor, p platforms.MatchComparer) {
 	}
 }
 
-// Stores is what Check looks at. Content is the metadata-wrapped (namespaced) store; Blobs, when
+// Storage is what Check looks at. Content is the metadata-wrapped (namespaced) store; Blobs, when
 // set, is the raw store underneath, so that a blob file deleted behind the metadata's back is
 // noticed too. Snapshotters are the metadata-wrapped ones, by name.
-type Stores struct {
+type Storage struct {
 	Content      content.Store
 	Blobs        content.Store
 	Snapshotters map[string]snapshots.Snapshotter
@@ -153,7 +153,7 @@ type Stores struct {
 // record and, if st.Blobs is set, the blob itself), and its top snapshot (ChainID) exists in at
 // least one snapshotter the config's GC labels name. Cost: one metadata read and one stat per
 // blob, one snapshot Stat — no blob is read. To check many images, use a Checker.
-func Check(ctx context.Context, st Stores, img Image) error {
+func Check(ctx context.Context, st Storage, img Image) error {
 	return NewChecker(st).Check(ctx, img)
 }
 
@@ -169,7 +169,7 @@ func Check(ctx context.Context, st Stores, img Image) error {
 // may share between Checkers of the same metadata state (UseLookups); the on-disk checks (blob
 // files) are the Checker's own, made afresh by every Checker.
 type Checker struct {
-	st   Stores
+	st   Storage
 	meta *Lookups
 	disk map[digest.Digest]error
 	// onDisk, after ScanBlobs, holds the encoded digests of the sha256 blob files on disk:
@@ -228,7 +228,7 @@ type blobState struct {
 }
 
 // NewChecker returns a Checker with nothing looked up yet.
-func NewChecker(st Stores) *Checker {
+func NewChecker(st Storage) *Checker {
 	return &Checker{st: st, meta: NewLookups(), disk: map[digest.Digest]error{}}
 }
 

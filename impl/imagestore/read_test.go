@@ -40,7 +40,7 @@ func TestReadAndCheck(t *testing.T) {
 	if img.Manifest.Digest != w.Target.Digest {
 		t.Fatalf("manifest = %s, want %s", img.Manifest.Digest, w.Target.Digest)
 	}
-	st := imagestore.Stores{Content: b.Content, Blobs: b.RawContent(), Snapshotters: b.Snapshotters}
+	st := imagestore.Storage{Content: b.Content, Blobs: b.RawContent(), Snapshotters: b.Snapshotters}
 	if err := imagestore.Check(nctx, st, img); err != nil {
 		t.Fatalf("Check complete image: %v", err)
 	}
@@ -107,7 +107,7 @@ func TestCheckerScanBlobs(t *testing.T) {
 		}
 		imgs = append(imgs, img)
 	}
-	st := imagestore.Stores{Content: b.Content, Blobs: b.RawContent(), Snapshotters: b.Snapshotters}
+	st := imagestore.Storage{Content: b.Content, Blobs: b.RawContent(), Snapshotters: b.Snapshotters}
 	check := func() []error {
 		c := imagestore.NewChecker(st)
 		if err := c.ScanBlobs(backend.BlobDir(root, "sha256")); err != nil {

@@ -11,9 +11,9 @@ import (
 	"testing"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/criimage/criimage/impl/grpcerr"
 	regauth "github.com/criimage/criimage/registry/auth"
 	"github.com/criimage/criimage/registry/faults"
 	"github.com/criimage/criimage/registry/route"
@@ -213,7 +213,7 @@ func TestPullAuthFailures(t *testing.T) {
 			before := e.reg.Journal().Last()
 			ref := host + "/" + tc.repo + ":v1"
 			_, err := e.p.Pull(e.ctx, Request{Ref: e.ref(ref), Auth: tc.auth})
-			if status.Code(err) != tc.code || !strings.Contains(err.Error(), ref) {
+			if grpcerr.Code(err) != tc.code || !strings.Contains(err.Error(), ref) {
 				t.Fatalf("Pull = %v, want %v naming %s", err, tc.code, ref)
 			}
 			if tc.auth == nil {

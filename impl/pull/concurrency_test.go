@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
+	"github.com/criimage/criimage/impl/grpcerr"
 	"github.com/criimage/criimage/registry/faults"
 	"github.com/criimage/criimage/registry/route"
 )
@@ -124,7 +124,7 @@ func TestCancelOneCallerKeepsTheOthers(t *testing.T) {
 	}
 	waitJoined(t, e.ctx, joined, 2)
 	cancelA()
-	if err := <-aErr; status.Code(err) != codes.Canceled {
+	if err := <-aErr; grpcerr.Code(err) != codes.Canceled {
 		t.Fatalf("cancelled caller: %v, want Canceled", err)
 	}
 	select {
@@ -160,14 +160,14 @@ func TestLastCallerGoneCancelsTheDownload(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancel()
-	if err := <-errc; status.Code(err) != codes.Canceled {
+	if err := <-errc; grpcerr.Code(err) != codes.Canceled {
 		t.Fatalf("Pull = %v, want Canceled", err)
 	}
 	// The flight ends (with the cancellation) although the gate still holds its request: it was
 	// cancelled, not left to finish. (Gate.ClientGone is not used: it can miss a disconnect.)
 	select {
 	case err := <-finished:
-		if status.Code(toStatus("x", err)) != codes.Canceled {
+		if grpcerr.Code(failed("x", err)) != codes.Canceled {
 			t.Fatalf("flight ended with %v, want a cancellation", err)
 		}
 	case <-e.ctx.Done():
@@ -198,7 +198,7 @@ func TestProgressTimeout(t *testing.T) {
 	start := time.Now()
 	_, err := e.p.Pull(e.ctx, Request{Ref: e.ref(e.reg.PlainHost() + "/anon/stall:v1")})
 	took := time.Since(start)
-	if status.Code(err) != codes.Canceled || !strings.Contains(err.Error(), "progress timeout") || !strings.Contains(err.Error(), "200ms") {
+	if grpcerr.Code(err) != codes.Canceled || !strings.Contains(err.Error(), "progress timeout") || !strings.Contains(err.Error(), "200ms") {
 		t.Fatalf("Pull = %v, want Canceled naming the progress timeout", err)
 	}
 	if took < timeout {

@@ -14,13 +14,7 @@ import (
 	"github.com/containerd/containerd/v2/core/remotes/docker"
 	remoteerrors "github.com/containerd/containerd/v2/core/remotes/errors"
 	"github.com/containerd/errdefs"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
-
-// registryUnavailable prefixes errors of an unreachable or failing registry, as cri-api's
-// pkg/errors.ErrRegistryUnavailable names them.
-const registryUnavailable = "RegistryUnavailable"
 
 // Sentinel causes set by Pull itself.
 var (
@@ -30,29 +24,40 @@ var (
 	errPullEnded       = errors.New("the pull ended") // cancels fetches still running when a pull returns
 )
 
+// configError marks a registry configuration (hosts.toml) that cannot be used.
+type configError struct{ err error }
+
+func (e configError) Error() string { return e.err.Error() }
+func (e configError) Unwrap() error { return e.err }
+
 // dataLossError marks content that failed verification (digest, diff ID, decompression).
 type dataLossError struct{ err error }
 
 func (e dataLossError) Error() string { return e.err.Error() }
 func (e dataLossError) Unwrap() error { return e.err }
 
-// toStatus turns any pull error into a gRPC status naming the reference, with URL query values
-// redacted (signed URLs). The code table is in the package comment.
-func toStatus(ref string, err error) error {
+// pullError is a failed pull as callers see it: a message that names the reference (URL query
+// values and userinfo redacted) and the errdefs class of the failure (errors.Is / errdefs.IsX
+// work on it; impl/grpcerr turns it into a gRPC status). The class table is in the package
+// comment.
+type pullError struct {
+	msg   string
+	class error
+}
+
+func (e *pullError) Error() string { return e.msg }
+func (e *pullError) Unwrap() error { return e.class }
+
+// failed classifies err and names ref in its message.
+func failed(ref string, err error) error {
 	if err == nil {
 		return nil
 	}
-	code, prefix := classify(err)
-	msg := sanitize(err.Error())
-	if s, ok := status.FromError(err); ok && s.Code() != codes.Unknown {
-		msg = sanitize(s.Message())
+	var pe *pullError
+	if errors.As(err, &pe) {
+		return err
 	}
-	if prefix != "" {
-		// kubelet's CRI client flattens Unknown errors to their message and classifies registry
-		// errors by this prefix (cri-api pkg/errors), so it leads.
-		return status.Errorf(code, "%s: pull %q: %s", prefix, ref, msg)
-	}
-	return status.Errorf(code, "pull %q: %s", ref, msg)
+	return &pullError{msg: fmt.Sprintf("pull %q: %s", ref, sanitize(err.Error())), class: classify(err)}
 }
 
 // outOfSpace reports a write the local store could not complete for want of space or quota: a
@@ -61,56 +66,53 @@ func outOfSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
-func classify(err error) (codes.Code, string) {
-	if s, ok := status.FromError(err); ok && s.Code() != codes.Unknown {
-		return s.Code(), ""
-	}
-	if outOfSpace(err) {
-		return codes.ResourceExhausted, ""
-	}
+func classify(err error) error {
 	var unexpected remoteerrors.ErrUnexpectedStatus
 	var netErr net.Error
 	var urlErr *url.Error
 	var dl dataLossError
+	var cfg configError
 	switch {
-	case errors.Is(err, errNoProgress):
-		return codes.Canceled, ""
-	case errors.Is(err, context.Canceled):
-		return codes.Canceled, ""
+	case outOfSpace(err):
+		return errdefs.ErrResourceExhausted
+	case errors.Is(err, errNoProgress), errors.Is(err, context.Canceled):
+		return context.Canceled
 	case errors.Is(err, context.DeadlineExceeded):
-		return codes.DeadlineExceeded, ""
+		return context.DeadlineExceeded
 	case errors.Is(err, errNoPlatformMatch):
-		return codes.NotFound, ""
+		return errdefs.ErrNotFound
 	case errors.As(err, &dl):
-		return codes.DataLoss, ""
+		return errdefs.ErrDataLoss
 	case errors.Is(err, docker.ErrInvalidAuthorization):
-		return codes.Unauthenticated, ""
+		return errdefs.ErrUnauthenticated
 	case errors.As(err, &unexpected):
 		switch c := unexpected.StatusCode; {
 		case c == http.StatusUnauthorized:
-			return codes.Unauthenticated, ""
+			return errdefs.ErrUnauthenticated
 		case c == http.StatusForbidden:
-			return codes.PermissionDenied, ""
+			return errdefs.ErrPermissionDenied
 		case c == http.StatusNotFound:
-			return codes.NotFound, ""
+			return errdefs.ErrNotFound
 		case c == http.StatusTooManyRequests || c >= 500:
-			return codes.Unknown, registryUnavailable
+			return errdefs.ErrUnavailable
 		default:
-			return codes.Unknown, ""
+			return errdefs.ErrUnknown
 		}
 	case errdefs.IsNotFound(err):
-		return codes.NotFound, ""
+		return errdefs.ErrNotFound
 	case errdefs.IsNotImplemented(err):
-		return codes.Unimplemented, ""
+		return errdefs.ErrNotImplemented
 	case errdefs.IsInvalidArgument(err):
-		return codes.InvalidArgument, ""
+		return errdefs.ErrInvalidArgument
+	case errors.As(err, &cfg):
+		return errdefs.ErrFailedPrecondition
 	case errdefs.IsFailedPrecondition(err):
 		// content.Writer.Commit: "unexpected commit digest/size" — the registry sent other bytes.
-		return codes.DataLoss, ""
+		return errdefs.ErrDataLoss
 	case errors.As(err, &netErr), errors.As(err, &urlErr):
-		return codes.Unknown, registryUnavailable
+		return errdefs.ErrUnavailable
 	}
-	return codes.Unknown, ""
+	return errdefs.ErrUnknown
 }
 
 var urlPattern = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"'<>]+`)

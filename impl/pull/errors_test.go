@@ -11,6 +11,7 @@ import (
 	"github.com/containerd/containerd/v2/core/remotes/docker"
 	remoteerrors "github.com/containerd/containerd/v2/core/remotes/errors"
 	"github.com/containerd/errdefs"
+	"github.com/criimage/criimage/impl/grpcerr"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -36,20 +37,20 @@ func TestToStatus(t *testing.T) {
 		{unexpected(401), codes.Unauthenticated, ""},
 		{unexpected(403), codes.PermissionDenied, ""},
 		{unexpected(404), codes.NotFound, ""},
-		{unexpected(429), codes.Unknown, registryUnavailable},
-		{unexpected(503), codes.Unknown, registryUnavailable},
+		{unexpected(429), codes.Unknown, grpcerr.RegistryUnavailable},
+		{unexpected(503), codes.Unknown, grpcerr.RegistryUnavailable},
 		{unexpected(400), codes.Unknown, ""},
 		{dataLossError{errors.New("wrong diff id")}, codes.DataLoss, ""},
 		{fmt.Errorf("commit: %w", errdefs.ErrFailedPrecondition), codes.DataLoss, ""},
 		{fmt.Errorf("x: %w", errdefs.ErrNotImplemented), codes.Unimplemented, ""},
-		{status.Error(codes.InvalidArgument, "bad"), codes.InvalidArgument, ""},
+		{errdefs.ErrInvalidArgument.WithMessage("bad"), codes.InvalidArgument, ""},
 		{errors.New("something else"), codes.Unknown, ""},
 	} {
-		err := toStatus("example.com/a:b", tc.err)
-		if status.Code(err) != tc.code {
-			t.Errorf("toStatus(%v) = %v, want %v", tc.err, status.Code(err), tc.code)
+		err := grpcerr.Status(failed("example.com/a:b", tc.err))
+		if grpcerr.Code(err) != tc.code {
+			t.Errorf("failed(%v) = %v, want %v", tc.err, grpcerr.Code(err), tc.code)
 		}
-		msg := status.Convert(err).Message()
+		msg := status.Convert(grpcerr.Status(err)).Message()
 		want := `pull "example.com/a:b": `
 		if tc.prefix != "" {
 			want = tc.prefix + ": " + want

@@ -9,8 +9,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
+	"github.com/criimage/criimage/impl/grpcerr"
 	"github.com/criimage/criimage/registry/faults"
 	"github.com/criimage/criimage/registry/route"
 )
@@ -76,7 +76,7 @@ func TestUnpackFailureLeavesNothing(t *testing.T) {
 		{host + "/anon/corrupt:v1", "digest"},
 	} {
 		_, err := e.p.Pull(e.ctx, Request{Ref: e.ref(tc.ref)})
-		if status.Code(err) != codes.DataLoss || !strings.Contains(err.Error(), tc.ref) || !strings.Contains(err.Error(), tc.want) {
+		if grpcerr.Code(err) != codes.DataLoss || !strings.Contains(err.Error(), tc.ref) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Pull(%s) = %v, want DataLoss naming the reference and %q", tc.ref, err, tc.want)
 		}
 		e.assertClean()
@@ -111,7 +111,7 @@ func testRetryAfterCorruption(t *testing.T, noGC bool) {
 		Times:  1,
 	})
 	ref := e.ref(e.reg.PlainHost() + "/anon/retry:v1")
-	if _, err := e.p.Pull(e.ctx, Request{Ref: ref}); status.Code(err) != codes.DataLoss {
+	if _, err := e.p.Pull(e.ctx, Request{Ref: ref}); grpcerr.Code(err) != codes.DataLoss {
 		t.Fatalf("first pull = %v, want DataLoss", err)
 	}
 	// Nothing of the failed pull remains, not even a partial ingest, without an explicit GC.
@@ -154,7 +154,7 @@ func TestMalformedDigestsAreRefusedBeforeAnyRequest(t *testing.T) {
 		before := e.reg.Journal().Last()
 		ref := e.reg.PlainHost() + "/" + repo + ":v1"
 		_, err := e.p.Pull(e.ctx, Request{Ref: e.ref(ref)})
-		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "invalid digest") || !strings.Contains(err.Error(), ref) {
+		if grpcerr.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "invalid digest") || !strings.Contains(err.Error(), ref) {
 			t.Errorf("Pull with digest %q = %v, want InvalidArgument", bad, err)
 		}
 		for _, en := range e.reg.Journal().Since(before) {

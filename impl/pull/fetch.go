@@ -24,8 +24,6 @@ import (
 	"github.com/moby/sys/userns"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/semaphore"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/criimage/criimage/impl/auth"
 	"github.com/criimage/criimage/impl/backend"
@@ -92,7 +90,7 @@ func (p *Puller) registryHosts(ctx context.Context, scope *auth.Scope, prog *pro
 		}
 		rh, err := base(host)
 		if err != nil {
-			return nil, status.Errorf(codes.FailedPrecondition, "registry configuration for %s: %v", host, err)
+			return nil, configError{fmt.Errorf("registry configuration for %s: %w", host, err)}
 		}
 		for i := range rh {
 			rh[i].Authorizer = scope.Authorizer(rh[i].Client, rh[i].Header)
@@ -225,10 +223,10 @@ func (p *Puller) fetch(ctx context.Context, resolver remotes.Resolver, ref, sn s
 // path (CVE-2024-3727: "sha256:../../token" would otherwise be requested).
 func validateDigest(_ context.Context, d ocispec.Descriptor) ([]ocispec.Descriptor, error) {
 	if err := d.Digest.Validate(); err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "the image names an invalid digest %q (%s): %v", d.Digest, d.MediaType, err)
+		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("the image names an invalid digest %q (%s): %v", d.Digest, d.MediaType, err))
 	}
 	if d.Size < 0 {
-		return nil, status.Errorf(codes.InvalidArgument, "the image names %s with negative size %d", d.Digest, d.Size)
+		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("the image names %s with negative size %d", d.Digest, d.Size))
 	}
 	return nil, nil
 }

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/criimage/criimage/impl/grpcerr"
 	"github.com/criimage/criimage/registry"
 	"github.com/criimage/criimage/registry/faults"
 	"github.com/criimage/criimage/registry/route"
@@ -94,7 +95,7 @@ func TestHostsWrongCA(t *testing.T) {
 	e.push("anon/tls", "v1", buildImage(t, true, linuxAMD64, map[string]string{"tls": "2"}))
 	ref := tlsAddr + "/anon/tls:v1"
 	_, err = e.p.Pull(e.ctx, Request{Ref: e.ref(ref)})
-	if status.Code(err) != codes.Unknown || !strings.HasPrefix(status.Convert(err).Message(), "RegistryUnavailable: ") ||
+	if grpcerr.Code(err) != codes.Unknown || !strings.HasPrefix(status.Convert(grpcerr.Status(err)).Message(), "RegistryUnavailable: ") ||
 		!strings.Contains(err.Error(), "certificate") || !strings.Contains(err.Error(), ref) {
 		t.Fatalf("Pull = %v, want Unknown, RegistryUnavailable about the certificate", err)
 	}
@@ -142,7 +143,7 @@ func TestHostsMalformed(t *testing.T) {
 			path := filepath.Join(writeHosts(t, root, plain, tc.toml, nil), "hosts.toml")
 			ref := plain + "/anon/x:v1"
 			_, err := e.p.Pull(e.ctx, Request{Ref: e.ref(ref)})
-			if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), ref) {
+			if grpcerr.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), ref) {
 				t.Fatalf("Pull = %v, want FailedPrecondition naming %s", err, path)
 			}
 		})

@@ -6,29 +6,30 @@
 //
 // # Errors
 //
-// Every error is a gRPC status whose message starts with `pull "<ref>": ` (registry-unavailable
-// errors: `RegistryUnavailable: pull "<ref>": `); URL query values and userinfo are redacted; no
-// credential ever appears.
+// Every error's message starts with `pull "<ref>": `; URL query values and userinfo are
+// redacted; no credential ever appears. Its class is an errdefs class (errors.Is / errdefs.IsX);
+// impl/grpcerr turns it into the CRI code at the service's edge (shown here):
 //
-//	code              when
-//	InvalidArgument   malformed auth / server_address, unknown snapshotter, nil reference,
-//	                  invalid schema 1 manifest, a malformed digest in the image (CVE-2024-3727)
-//	NotFound          tag or manifest missing (404), no manifest for the platform
-//	Unauthenticated   401 / authorization failed (wrong or missing credentials)
-//	PermissionDenied  403
-//	Unknown           "RegistryUnavailable: …" first: connection/TLS failures, 429, 5xx
-//	                  (cri-api pkg/errors.ErrRegistryUnavailable; kubelet's CRI client keeps
-//	                  the message of Unknown errors only, so the prefix reaches it)
-//	DataLoss          content failed verification: digest/size mismatch, corrupt layer,
-//	                  wrong diff ID
-//	FailedPrecondition malformed hosts.toml in a configured hosts directory
-//	Canceled          the caller cancelled, or no progress for Options.ProgressTimeout
-//	                  (containerd's choice; the message says "no progress … (progress timeout)")
-//	DeadlineExceeded  the caller's deadline passed
-//	Unimplemented     a media type this implementation cannot pull
-//	ResourceExhausted the local store ran out of space or quota (ENOSPC, EDQUOT): "the image
-//	                  store in <root> is out of space: …" — a local error, never RegistryUnavailable
-//	Unknown           anything else (e.g. a snapshotter or store failure)
+//	class                   CRI code          when
+//	ErrInvalidArgument      InvalidArgument   malformed auth / server_address, unknown snapshotter, nil
+//	                                          reference, invalid schema 1 manifest, a malformed digest
+//	                                          in the image (CVE-2024-3727)
+//	ErrNotFound             NotFound          tag or manifest missing (404), no manifest for the platform
+//	ErrUnauthenticated      Unauthenticated   401 / authorization failed (wrong or missing credentials)
+//	ErrPermissionDenied     PermissionDenied  403
+//	ErrUnavailable          Unknown with "RegistryUnavailable: " leading the message: connection/TLS
+//	                                          failures, 429, 5xx (cri-api pkg/errors.ErrRegistryUnavailable;
+//	                                          kubelet's CRI client keeps only the message of Unknown errors)
+//	ErrDataLoss             DataLoss          content failed verification: digest/size mismatch,
+//	                                          corrupt layer, wrong diff ID
+//	ErrFailedPrecondition   FailedPrecondition malformed hosts.toml in a configured hosts directory
+//	context.Canceled        Canceled          the caller cancelled, or no progress for
+//	                                          Options.ProgressTimeout (the message says "no progress …")
+//	context.DeadlineExceeded DeadlineExceeded the caller's deadline passed
+//	ErrNotImplemented       Unimplemented     a media type this implementation cannot pull
+//	ErrResourceExhausted    ResourceExhausted the local store ran out of space or quota (ENOSPC,
+//	                                          EDQUOT): "the image store in <root> is out of space: …"
+//	ErrUnknown              Unknown           anything else (e.g. a snapshotter or store failure)
 //
 // # Credentials
 //
@@ -74,14 +75,13 @@ import (
 
 	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/core/metadata/boltutil"
+	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sirupsen/logrus"
 	bolt "go.etcd.io/bbolt"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/criimage/criimage/impl/auth"
@@ -183,10 +183,11 @@ type outcome struct {
 	content                  []ocispec.Descriptor // everything to hold
 }
 
-// Pull pulls req and returns the caller's Result. Errors carry a gRPC status.
+// Pull pulls req and returns the caller's Result. Errors name the reference and carry an errdefs
+// class (the table in the package comment).
 func (p *Puller) Pull(ctx context.Context, req Request) (Result, error) {
 	if req.Ref == nil {
-		return Result{}, status.Error(codes.InvalidArgument, "pull: no image reference")
+		return Result{}, errdefs.ErrInvalidArgument.WithMessage("pull: no image reference")
 	}
 	ref := req.Ref.String()
 	sn := req.Snapshotter
@@ -194,11 +195,11 @@ func (p *Puller) Pull(ctx context.Context, req Request) (Result, error) {
 		sn = p.opts.Snapshotter
 	}
 	if _, ok := p.b.Snapshotters[sn]; !ok {
-		return Result{}, status.Errorf(codes.InvalidArgument, "pull %q: snapshotter %q is not available", ref, sn)
+		return Result{}, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("pull %q: snapshotter %q is not available", ref, sn))
 	}
 	scope, err := auth.NewScope(req.Auth, reference.Domain(req.Ref))
 	if err != nil {
-		return Result{}, toStatus(ref, err)
+		return Result{}, failed(ref, err)
 	}
 	key := ref + "\x00" + sn + "\x00" + scope.Fingerprint(p.fpKey)
 
@@ -209,16 +210,16 @@ func (p *Puller) Pull(ctx context.Context, req Request) (Result, error) {
 	case <-f.done:
 	case <-ctx.Done():
 		p.leave(ctx, f)
-		return Result{}, toStatus(ref, context.Cause(ctx))
+		return Result{}, failed(ref, context.Cause(ctx))
 	}
 	if f.err != nil {
 		p.leave(ctx, f)
-		return Result{}, toStatus(ref, f.err)
+		return Result{}, failed(ref, f.err)
 	}
 	res, err := p.hold(ctx, f.out)
 	p.leave(ctx, f)
 	if err != nil {
-		return Result{}, toStatus(ref, err)
+		return Result{}, failed(ref, err)
 	}
 	return res, nil
 }
@@ -248,7 +249,7 @@ func (p *Puller) join(ctx context.Context, key, ref string, run func(context.Con
 		}
 		cancel(nil)
 		if err != nil {
-			p.log.Info("pull failed", "ref", ref, "duration", time.Since(start), "error", status.Convert(toStatus(ref, err)).Message())
+			p.log.Info("pull failed", "ref", ref, "duration", time.Since(start), "error", failed(ref, err).Error())
 		} else {
 			p.log.Debug("pulled", "ref", ref, "target", out.target.Digest, "config", out.config.Digest, "duration", time.Since(start))
 		}

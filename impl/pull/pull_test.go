@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/criimage/criimage/impl/backend"
+	"github.com/criimage/criimage/impl/grpcerr"
 )
 
 func TestPullFormats(t *testing.T) {
@@ -134,7 +135,7 @@ func TestPullNoPlatformMatch(t *testing.T) {
 	e.pushIndex("anon/multi", "v1", true, amd, arm)
 	ref := e.reg.PlainHost() + "/anon/multi:v1"
 	_, err := e.p.Pull(e.ctx, Request{Ref: e.ref(ref)})
-	if status.Code(err) != codes.NotFound {
+	if grpcerr.Code(err) != codes.NotFound {
 		t.Fatalf("Pull = %v, want NotFound", err)
 	}
 	for _, want := range []string{ref, "linux/amd64", "linux/arm64/v8", "no manifest for the platform"} {
@@ -156,7 +157,7 @@ func TestPullNotFound(t *testing.T) {
 		e.reg.PlainHost() + "/anon/there@sha256:" + strings.Repeat("0", 64),
 	} {
 		_, err := e.p.Pull(e.ctx, Request{Ref: e.ref(ref)})
-		if status.Code(err) != codes.NotFound || !strings.Contains(err.Error(), ref) {
+		if grpcerr.Code(err) != codes.NotFound || !strings.Contains(err.Error(), ref) {
 			t.Errorf("Pull(%s) = %v, want NotFound naming the reference", ref, err)
 		}
 	}
@@ -167,10 +168,10 @@ func TestPullBadRequest(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, Options{})
 	ref := e.ref(e.reg.PlainHost() + "/anon/x:v1")
-	if _, err := e.p.Pull(e.ctx, Request{}); status.Code(err) != codes.InvalidArgument {
+	if _, err := e.p.Pull(e.ctx, Request{}); grpcerr.Code(err) != codes.InvalidArgument {
 		t.Errorf("nil ref: %v", err)
 	}
-	if _, err := e.p.Pull(e.ctx, Request{Ref: ref, Snapshotter: "zfs"}); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "zfs") {
+	if _, err := e.p.Pull(e.ctx, Request{Ref: ref, Snapshotter: "zfs"}); grpcerr.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "zfs") {
 		t.Errorf("unknown snapshotter: %v", err)
 	}
 	if len(e.reg.Journal().Entries()) != 0 {
@@ -183,7 +184,7 @@ func TestPullRegistryUnavailable(t *testing.T) {
 	e := newEnv(t, Options{})
 	ref := "127.0.0.1:1/anon/x:v1" // nothing listens on port 1
 	_, err := e.p.Pull(e.ctx, Request{Ref: e.ref(ref)})
-	if status.Code(err) != codes.Unknown || !strings.HasPrefix(status.Convert(err).Message(), "RegistryUnavailable: ") || !strings.Contains(err.Error(), ref) {
+	if grpcerr.Code(err) != codes.Unknown || !strings.HasPrefix(status.Convert(grpcerr.Status(err)).Message(), "RegistryUnavailable: ") || !strings.Contains(err.Error(), ref) {
 		t.Fatalf("Pull = %v, want Unknown with a RegistryUnavailable prefix, naming the reference", err)
 	}
 }

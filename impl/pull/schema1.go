@@ -44,8 +44,6 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 const (
@@ -95,7 +93,7 @@ func (h v1Compat) empty() bool {
 }
 
 func invalidSchema1(format string, args ...any) error {
-	return status.Errorf(codes.InvalidArgument, "invalid schema 1 manifest: "+format, args...)
+	return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid schema 1 manifest: "+format, args...))
 }
 
 // convertSchema1 fetches the schema 1 manifest desc and its layers, and writes the canonical

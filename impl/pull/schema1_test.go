@@ -12,9 +12,9 @@ import (
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/criimage/criimage/fixtures/schema1"
+	"github.com/criimage/criimage/impl/grpcerr"
 )
 
 // schema1Image returns a schema 1 manifest over two layers and one throwaway entry in between,
@@ -150,7 +150,7 @@ func TestPullSchema1Invalid(t *testing.T) {
 	}
 	ref := e.reg.PlainHost() + "/anon/s1bad:v1"
 	_, err := e.p.Pull(e.ctx, Request{Ref: e.ref(ref)})
-	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "schema 1") || !strings.Contains(err.Error(), ref) {
+	if grpcerr.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "schema 1") || !strings.Contains(err.Error(), ref) {
 		t.Fatalf("Pull = %v, want InvalidArgument about the schema 1 manifest", err)
 	}
 	e.assertClean()

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/criimage/criimage/impl/backend"
+	"github.com/criimage/criimage/impl/grpcerr"
 	"github.com/criimage/criimage/registry"
 )
 
@@ -50,9 +51,9 @@ func TestPullOutOfSpace(t *testing.T) {
 	img := buildImage(t, true, linuxAMD64, map[string]string{"big": string(big)})
 	e.push("anon/big", "v1", img)
 	_, err = e.p.Pull(ctx, Request{Ref: e.ref(reg.PlainHost() + "/anon/big:v1")})
-	st := status.Convert(err)
-	if st.Code() != codes.ResourceExhausted || strings.Contains(st.Message(), registryUnavailable) || !strings.Contains(st.Message(), root) {
-		t.Fatalf("pull onto a full store: %v %q; want ResourceExhausted naming %s, no %s", st.Code(), st.Message(), root, registryUnavailable)
+	st := status.Convert(grpcerr.Status(err))
+	if st.Code() != codes.ResourceExhausted || strings.Contains(st.Message(), grpcerr.RegistryUnavailable) || !strings.Contains(st.Message(), root) {
+		t.Fatalf("pull onto a full store: %v %q; want ResourceExhausted naming %s, no %s", st.Code(), st.Message(), root, grpcerr.RegistryUnavailable)
 	}
 	e.assertClean()
 }
@@ -65,8 +66,8 @@ func TestOutOfSpaceClass(t *testing.T) {
 		fmt.Errorf("failed to copy: %w", &os.PathError{Op: "write", Path: "/r/snapshots/native/new-1/fs/f", Err: syscall.EDQUOT}),
 		fmt.Errorf("extract: %w", errors.Join(errors.New("apply layer"), syscall.ENOSPC)),
 	} {
-		st := status.Convert(toStatus("example.com/a:b", err))
-		if st.Code() != codes.ResourceExhausted || strings.HasPrefix(st.Message(), registryUnavailable) {
+		st := status.Convert(grpcerr.Status(failed("example.com/a:b", err)))
+		if st.Code() != codes.ResourceExhausted || strings.HasPrefix(st.Message(), grpcerr.RegistryUnavailable) {
 			t.Errorf("%v → %v %q", err, st.Code(), st.Message())
 		}
 	}

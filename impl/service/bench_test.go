@@ -3,11 +3,12 @@ package service_test
 import (
 	"context"
 	"fmt"
-	"github.com/containerd/containerd/v2/core/leases"
-	"github.com/containerd/continuity/fs"
 	"os"
 	"sync"
 	"testing"
+
+	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/containerd/continuity/fs"
 
 	"github.com/criimage/criimage/impl/backend/backendtest"
 	v1 "github.com/google/go-containerregistry/pkg/v1"

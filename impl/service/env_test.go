@@ -3,6 +3,7 @@ package service_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -10,15 +11,15 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/containerd/errdefs"
 	"github.com/criimage/criimage/impl/backend"
 	"github.com/criimage/criimage/impl/backend/backendtest"
+	"github.com/criimage/criimage/impl/pull"
 	"github.com/criimage/criimage/impl/service"
 	"github.com/distribution/reference"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -55,7 +56,8 @@ func (l *localImages) arm(ref string) *gate {
 	return g
 }
 
-func (l *localImages) pull(ctx context.Context, ref reference.Named, _ *runtime.AuthConfig, sn string) (service.PullResult, error) {
+func (l *localImages) Pull(ctx context.Context, req pull.Request) (pull.Result, error) {
+	ref, sn := req.Ref, req.Snapshotter
 	l.mu.Lock()
 	img, ok := l.images[ref.String()]
 	if !ok && len(l.images) > 0 {
@@ -72,14 +74,14 @@ func (l *localImages) pull(ctx context.Context, ref reference.Named, _ *runtime.
 	l.pulls++
 	l.mu.Unlock()
 	if !ok {
-		return service.PullResult{}, status.Errorf(codes.NotFound, "%s: not found", ref)
+		return pull.Result{}, errdefs.ErrNotFound.WithMessage(fmt.Sprintf("%s: not found", ref))
 	}
 	w, err := backendtest.Write(ctx, l.b, img, sn, backendtest.Complete)
 	if err != nil {
 		if w.Done != nil {
 			_ = w.Done(context.Background())
 		}
-		return service.PullResult{}, err
+		return pull.Result{}, err
 	}
 	if g != nil {
 		close(g.held)
@@ -87,10 +89,10 @@ func (l *localImages) pull(ctx context.Context, ref reference.Named, _ *runtime.
 		case <-g.release:
 		case <-ctx.Done():
 			_ = w.Done(context.Background())
-			return service.PullResult{}, ctx.Err()
+			return pull.Result{}, ctx.Err()
 		}
 	}
-	return service.PullResult{Target: w.Target, Manifest: w.Target, Config: w.Config, Done: w.Done}, nil
+	return pull.Result{Target: w.Target, Manifest: w.Target, Config: w.Config, Done: w.Done}, nil
 }
 
 type env struct {
@@ -109,7 +111,7 @@ type envOpts struct {
 	root         string
 	images       map[string]v1.Image
 	// wrap, if set, wraps the local puller (a shared flight, a counter).
-	wrap func(service.PullFunc) service.PullFunc
+	wrap func(service.Puller) service.Puller
 }
 
 // newEnv serves a Service over real gRPC on a unix socket and returns clients to it.
@@ -129,9 +131,9 @@ func newEnv(t testing.TB, o envOpts) *env {
 		local.add(r, img)
 	}
 	cfg := o.cfg
-	cfg.Backend, cfg.Pull = b, local.pull
+	cfg.Backend, cfg.Puller = b, local
 	if o.wrap != nil {
-		cfg.Pull = o.wrap(local.pull)
+		cfg.Puller = o.wrap(local)
 	}
 	svc, err := service.New(ctx, cfg)
 	if err != nil {

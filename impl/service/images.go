@@ -3,13 +3,15 @@ package service
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"github.com/criimage/criimage/impl/internal/echo"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/criimage/criimage/impl/grpcerr"
+	"github.com/criimage/criimage/impl/internal/echo"
+	"github.com/criimage/criimage/impl/pull"
 
 	"github.com/containerd/containerd/v2/core/metadata/boltutil"
 	"github.com/containerd/errdefs"
@@ -25,8 +27,8 @@ import (
 
 func digestOf(s string) digest.Digest { return digest.Digest(s) }
 
-// grpcError turns an error into a gRPC status error: statuses pass through, errdefs classes map
-// to their codes, the rest is Unknown. msg gives context.
+// grpcError turns an error of the service's own steps into a gRPC status with msg as context:
+// statuses pass through, domain errors get their code from impl/grpcerr.
 func grpcError(err error, msg string) error {
 	if err == nil {
 		return nil
@@ -34,20 +36,7 @@ func grpcError(err error, msg string) error {
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
-	code := codes.Unknown
-	switch {
-	case errdefs.IsInvalidArgument(err):
-		code = codes.InvalidArgument
-	case errdefs.IsNotFound(err):
-		code = codes.NotFound
-	case errdefs.IsFailedPrecondition(err):
-		code = codes.FailedPrecondition
-	case errors.Is(err, context.Canceled):
-		code = codes.Canceled
-	case errors.Is(err, context.DeadlineExceeded):
-		code = codes.DeadlineExceeded
-	}
-	return status.Errorf(code, "%s: %v", msg, err)
+	return status.Errorf(grpcerr.Code(err), "%s: %v", msg, err)
 }
 
 func (s *Service) snapshotterFor(handler string) (string, error) {
@@ -83,9 +72,9 @@ func (s *Service) PullImage(ctx context.Context, req *runtime.PullImageRequest) 
 		return nil, err
 	}
 	start := time.Now()
-	res, err := s.pull(ctx, named, req.GetAuth(), sn)
+	res, err := s.puller.Pull(ctx, pull.Request{Ref: named, Auth: req.GetAuth(), Snapshotter: sn})
 	if err != nil {
-		return nil, grpcError(err, fmt.Sprintf("pull %q", named.String()))
+		return nil, grpcerr.Status(err) // the message names the reference already
 	}
 	defer func() {
 		// The lease ends whatever happens; records (if written) now hold the content. A fresh
@@ -102,7 +91,7 @@ func (s *Service) PullImage(ctx context.Context, req *runtime.PullImageRequest) 
 	if res.Config.Digest != "" && res.Config.Digest.String() != img.ID {
 		return nil, status.Errorf(codes.Internal, "pull %q: config %s differs from the manifest's %s", named.String(), res.Config.Digest, img.ID)
 	}
-	if err := imagestore.Check(nctx, s.stores(), img); err != nil {
+	if err := imagestore.Check(nctx, s.storage(), img); err != nil {
 		// Content or snapshots deleted out of band during the pull. (A concurrent RemoveImage
 		// cannot cause it: content a pull finds already present is added to its lease by the
 		// metadata store's writer, and snapshots are held through the config's GC label.)
@@ -226,13 +215,13 @@ func (s *Service) remove(ctx context.Context, key string) (string, error) {
 	return img.ID, nil
 }
 
-func (s *Service) stores() imagestore.Stores {
-	return imagestore.Stores{Content: s.b.Content, Blobs: s.b.RawContent(), Snapshotters: s.b.Snapshotters}
+func (s *Service) storage() imagestore.Storage {
+	return imagestore.Storage{Content: s.b.Content, Blobs: s.b.RawContent(), Snapshotters: s.b.Snapshotters}
 }
 
 // usable is the cheap check made before an image is reported.
 func (s *Service) usable(ctx context.Context, img imagestore.Image) bool {
-	if err := imagestore.Check(s.b.Context(ctx), s.stores(), img); err != nil {
+	if err := imagestore.Check(s.b.Context(ctx), s.storage(), img); err != nil {
 		s.log.Debug("not reporting unusable image", "id", img.ID, "reason", err.Error())
 		return false
 	}
@@ -367,7 +356,7 @@ func (s *Service) usableOf(ctx context.Context, imgs []imagestore.Image) ([]imag
 	out := make([]imagestore.Image, 0, len(imgs))
 	err := s.b.DB.View(func(tx *bolt.Tx) error {
 		tctx := boltutil.WithTransaction(s.b.Context(ctx), tx)
-		c := imagestore.NewChecker(s.stores())
+		c := imagestore.NewChecker(s.storage())
 		c.UseLookups(s.lookups(tx.ID()))
 		if len(imgs) > scanBlobsFrom {
 			if err := c.ScanBlobs(backend.BlobDir(s.b.Root, "sha256")); err != nil {

@@ -62,23 +62,27 @@ import (
 	"github.com/containerd/platforms"
 	"github.com/criimage/criimage/impl/backend"
 	"github.com/criimage/criimage/impl/imagestore"
-	"github.com/distribution/reference"
+	"github.com/criimage/criimage/impl/pull"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	bolt "go.etcd.io/bbolt"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// PullResult is what a puller hands back (the fields of pull.Result the service uses).
-type PullResult struct {
-	Target, Manifest, Config ocispec.Descriptor
-	// Done ends the puller's lease; the service calls it once the records exist (or on failure).
-	Done func(context.Context) error
+// Puller is what the service needs of a puller (impl/pull.Puller has it): fetch and unpack one
+// image, held under a lease until the Result's Done. Its errors are domain errors (errdefs
+// classes); the service turns them into gRPC statuses (impl/grpcerr).
+type Puller interface {
+	Pull(ctx context.Context, req pull.Request) (pull.Result, error)
 }
 
-// PullFunc fetches and unpacks ref into snapshotter, holding everything under a lease until
-// Done. Its errors carry a gRPC status. impl wires it to impl/pull.
-type PullFunc func(ctx context.Context, ref reference.Named, auth *runtime.AuthConfig, snapshotter string) (PullResult, error)
+// PullerFunc is a function as a Puller (tests wrap and stand in for impl/pull with it).
+type PullerFunc func(ctx context.Context, req pull.Request) (pull.Result, error)
+
+// Pull calls f.
+func (f PullerFunc) Pull(ctx context.Context, req pull.Request) (pull.Result, error) {
+	return f(ctx, req)
+}
 
 // DefaultStreamBatchSize is the number of images per StreamImages message, as containerd's.
 const DefaultStreamBatchSize = 5000
@@ -92,7 +96,7 @@ const (
 // Config of a Service.
 type Config struct {
 	Backend *backend.Backend
-	Pull    PullFunc
+	Puller  Puller
 	// DefaultSnapshotter is used for PullImage without a runtime handler ("" = "native").
 	DefaultSnapshotter string
 	// RuntimeHandlers maps ImageSpec.runtime_handler → snapshotter; unknown handlers are refused.
@@ -112,7 +116,7 @@ type Service struct {
 	runtime.UnimplementedImageServiceServer
 
 	b        *backend.Backend
-	pull     PullFunc
+	puller   Puller
 	defSn    string
 	handlers map[string]string
 	pinned   map[string]bool
@@ -156,12 +160,12 @@ func recordOf(target ocispec.Descriptor, manifest string) record {
 // else can hold the root, bbolt's flock says so — and the records of images that can no longer
 // be read, then collects garbage) and builds the index from the records.
 func New(ctx context.Context, cfg Config) (*Service, error) {
-	if cfg.Backend == nil || cfg.Pull == nil {
-		return nil, errors.New("service: Backend and Pull are required")
+	if cfg.Backend == nil || cfg.Puller == nil {
+		return nil, errors.New("service: Backend and Puller are required")
 	}
 	s := &Service{
 		b:        cfg.Backend,
-		pull:     cfg.Pull,
+		puller:   cfg.Puller,
 		defSn:    cfg.DefaultSnapshotter,
 		handlers: map[string]string{},
 		pinned:   map[string]bool{},

@@ -5,18 +5,17 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/criimage/criimage/impl/pull"
 	"github.com/criimage/criimage/impl/service"
-	"github.com/distribution/reference"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	bolt "go.etcd.io/bbolt"
-	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // sharedPulls merges concurrent pulls of one reference into one, as impl/pull does: one
 // pull, its result handed to every caller, its lease ended by the last caller's Done. after,
 // if set, runs once the shared pull is done, before any caller gets the result.
 type sharedPulls struct {
-	pull    service.PullFunc
+	pull    service.Puller
 	after   func()
 	joined  chan struct{} // if set, one send per caller, once it is counted in a flight
 	mu      sync.Mutex
@@ -25,13 +24,13 @@ type sharedPulls struct {
 
 type flight struct {
 	done  chan struct{}
-	res   service.PullResult
+	res   pull.Result
 	err   error
 	users int
 }
 
-func (s *sharedPulls) Pull(ctx context.Context, ref reference.Named, auth *runtime.AuthConfig, sn string) (service.PullResult, error) {
-	key := ref.String() + " " + sn
+func (s *sharedPulls) Pull(ctx context.Context, req pull.Request) (pull.Result, error) {
+	key := req.Ref.String() + " " + req.Snapshotter
 	s.mu.Lock()
 	f, ok := s.flights[key]
 	if !ok {
@@ -44,7 +43,7 @@ func (s *sharedPulls) Pull(ctx context.Context, ref reference.Named, auth *runti
 		s.joined <- struct{}{}
 	}
 	if !ok {
-		f.res, f.err = s.pull(context.WithoutCancel(ctx), ref, auth, sn)
+		f.res, f.err = s.pull.Pull(context.WithoutCancel(ctx), req)
 		if s.after != nil {
 			s.after()
 		}
@@ -66,19 +65,19 @@ func (s *sharedPulls) Pull(ctx context.Context, ref reference.Named, auth *runti
 	}
 	if f.err != nil {
 		_ = release(ctx)
-		return service.PullResult{}, f.err
+		return pull.Result{}, f.err
 	}
 	res := f.res
 	res.Done = release
 	return res, nil
 }
 
-func newShared(after func(), callers int) (*sharedPulls, func(service.PullFunc) service.PullFunc) {
+func newShared(after func(), callers int) (*sharedPulls, func(service.Puller) service.Puller) {
 	s := &sharedPulls{after: after, flights: map[string]*flight{}}
 	if callers > 0 {
 		s.joined = make(chan struct{}, callers)
 	}
-	return s, func(p service.PullFunc) service.PullFunc { s.pull = p; return s.Pull }
+	return s, func(p service.Puller) service.Puller { s.pull = p; return s }
 }
 
 // txID is the ID of the metadata DB's last committed write transaction.
