@@ -15,6 +15,7 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/criimage/criimage/fixtures"
+	"github.com/criimage/criimage/internal/criendpoint"
 	"github.com/criimage/criimage/registry"
 	"github.com/criimage/criimage/registry/runtimeconfig"
 )
@@ -551,17 +552,8 @@ func streamAll(ctx context.Context, d *Daemon) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n := 0
-	for {
-		m, err := st.Recv()
-		if errors.Is(err, io.EOF) {
-			return n, nil
-		}
-		if err != nil {
-			return n, err
-		}
-		n += len(m.Images)
-	}
+	batches, err := criendpoint.Drain(st)
+	return len(criendpoint.Flatten(batches)), err
 }
 
 func human(b int64) string {

@@ -8,12 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/netip"
-	"net/url"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +16,7 @@ import (
 	"github.com/criimage/criimage/impl/backend"
 	"github.com/criimage/criimage/impl/pull"
 	"github.com/criimage/criimage/impl/service"
+	"github.com/criimage/criimage/internal/criendpoint"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -65,9 +61,9 @@ func Start(ctx context.Context, listen string, cfg Config) (*Server, error) {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	network, addr, err := parseListen(listen)
+	ep, err := criendpoint.ParseListen(listen)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("impl: listen address: %w", err)
 	}
 	if cfg.Root == "" {
 		return nil, errors.New("impl: Config.Root is empty")
@@ -95,10 +91,14 @@ func Start(ctx context.Context, listen string, cfg Config) (*Server, error) {
 		b.Close()
 		return nil, fmt.Errorf("impl: %w", err)
 	}
-	lis, sockPath, err := listenOn(network, addr)
+	lis, ep, err := criendpoint.Listen(ctx, ep)
 	if err != nil {
 		b.Close()
 		return nil, fmt.Errorf("listen address %q: %w", listen, err)
+	}
+	sockPath := ""
+	if ep.Network == "unix" {
+		sockPath = ep.Address
 	}
 	srv := grpc.NewServer(
 		grpc.WaitForHandlers(true),
@@ -108,11 +108,7 @@ func Start(ctx context.Context, listen string, cfg Config) (*Server, error) {
 	runtime.RegisterImageServiceServer(srv, svc)
 	runtime.RegisterRuntimeServiceServer(srv, svc.Runtime())
 	s := &Server{b: b, srv: srv, served: make(chan error, 1), sockPath: sockPath, log: lg}
-	if network == "unix" {
-		s.endpoint = "unix://" + sockPath
-	} else {
-		s.endpoint = "tcp://" + lis.Addr().String()
-	}
+	s.endpoint = ep.String()
 	go func() { s.served <- srv.Serve(lis) }()
 	lg.Info("serving CRI ImageService", "endpoint", s.endpoint, "root", b.Root, "snapshotter", def)
 	return s, nil
@@ -129,21 +125,8 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) close() error {
-	stopped := make(chan struct{})
-	go func() {
-		s.srv.GracefulStop()
-		close(stopped)
-	}()
-	t := time.NewTimer(gracePeriod)
-	select {
-	case <-stopped:
-	case <-t.C:
-		s.srv.Stop()
-		<-stopped
-	}
-	t.Stop()
 	var errs []error
-	if err := <-s.served; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+	if err := criendpoint.Stop(s.srv, s.served, gracePeriod); err != nil {
 		errs = append(errs, fmt.Errorf("impl: serve: %w", err))
 	}
 	if err := s.b.Close(); err != nil {
@@ -156,111 +139,6 @@ func (s *Server) close() error {
 	}
 	s.log.Info("stopped", "endpoint", s.endpoint)
 	return errors.Join(errs...)
-}
-
-// parseListen accepts "unix:///abs/path" and "tcp://HOST:PORT" with HOST a loopback address
-// (127.0.0.0/8, ::1) or "localhost".
-func parseListen(listen string) (network, addr string, err error) {
-	u, err := url.Parse(listen)
-	if err != nil {
-		return "", "", fmt.Errorf("impl: listen address %q: %w", listen, err)
-	}
-	switch u.Scheme {
-	case "unix":
-		p := u.Path
-		if u.Host != "" || !filepath.IsAbs(p) {
-			return "", "", fmt.Errorf("impl: listen address %q: want unix:///absolute/path", listen)
-		}
-		return "unix", p, nil
-	case "tcp":
-		host, port, err := net.SplitHostPort(u.Host)
-		if err != nil {
-			return "", "", fmt.Errorf("impl: listen address %q: %w", listen, err)
-		}
-		if host != "localhost" {
-			ip, err := netip.ParseAddr(host)
-			if err != nil {
-				// The inet_aton shorthands ("127.1", "127.0.1", "2130706433") name loopback too.
-				ip, err = parseIPv4Shorthand(host)
-			}
-			if err != nil || !ip.IsLoopback() {
-				return "", "", fmt.Errorf("impl: listen address %q: tcp is allowed on loopback addresses only", listen)
-			}
-			host = ip.String()
-		}
-		return "tcp", net.JoinHostPort(host, port), nil
-	default:
-		return "", "", fmt.Errorf("impl: listen address %q: scheme must be unix or tcp", listen)
-	}
-}
-
-// parseIPv4Shorthand parses the decimal forms inet_aton accepts besides a.b.c.d: "a" (32 bits),
-// "a.b" (8.24) and "a.b.c" (8.8.16), as ping and curl do. Octal and hex parts are not accepted.
-func parseIPv4Shorthand(s string) (netip.Addr, error) {
-	parts := strings.Split(s, ".")
-	if len(parts) > 3 {
-		return netip.Addr{}, fmt.Errorf("not an IPv4 shorthand: %q", s)
-	}
-	vals := make([]uint64, len(parts))
-	for i, p := range parts {
-		if p == "" || (len(p) > 1 && p[0] == '0') || strings.Trim(p, "0123456789") != "" {
-			return netip.Addr{}, fmt.Errorf("not an IPv4 shorthand: %q", s)
-		}
-		v, err := strconv.ParseUint(p, 10, 32)
-		if err != nil {
-			return netip.Addr{}, fmt.Errorf("not an IPv4 shorthand: %q", s)
-		}
-		vals[i] = v
-	}
-	last := vals[len(vals)-1]
-	lastBits := uint(32 - 8*(len(vals)-1))
-	if last >= 1<<lastBits {
-		return netip.Addr{}, fmt.Errorf("not an IPv4 shorthand: %q", s)
-	}
-	n := last
-	for i, v := range vals[:len(vals)-1] {
-		if v > 255 {
-			return netip.Addr{}, fmt.Errorf("not an IPv4 shorthand: %q", s)
-		}
-		n |= v << (24 - 8*uint(i))
-	}
-	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}), nil
-}
-
-// listenOn listens; for unix it creates the parent directory, replaces a stale socket (one
-// nobody answers on) and refuses a live one or a non-socket file.
-func listenOn(network, addr string) (net.Listener, string, error) {
-	if network == "tcp" {
-		lis, err := net.Listen("tcp", addr)
-		if err != nil {
-			return nil, "", fmt.Errorf("impl: listen on tcp %s: %w", addr, err)
-		}
-		return lis, "", nil
-	}
-	if err := os.MkdirAll(filepath.Dir(addr), 0o700); err != nil {
-		return nil, "", fmt.Errorf("impl: socket directory: %w", err)
-	}
-	if fi, err := os.Lstat(addr); err == nil {
-		if fi.Mode()&os.ModeSocket == 0 {
-			return nil, "", fmt.Errorf("impl: %s exists and is not a socket", addr)
-		}
-		if c, err := net.Dial("unix", addr); err == nil {
-			c.Close()
-			return nil, "", fmt.Errorf("impl: %s: another server is listening there", addr)
-		}
-		if err := os.Remove(addr); err != nil {
-			return nil, "", fmt.Errorf("impl: remove stale socket: %w", err)
-		}
-	}
-	lis, err := net.Listen("unix", addr)
-	if err != nil {
-		return nil, "", fmt.Errorf("impl: listen on unix %s: %w", addr, err)
-	}
-	if err := os.Chmod(addr, 0o600); err != nil {
-		lis.Close()
-		return nil, "", fmt.Errorf("impl: socket permissions: %w", err)
-	}
-	return lis, addr, nil
 }
 
 // The interceptors log method, code and duration; never a request (PullImage carries

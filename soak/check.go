@@ -10,6 +10,7 @@ import (
 
 	"github.com/criimage/criimage/impl/backend"
 	"github.com/criimage/criimage/impl/backend/backendtest"
+	"github.com/criimage/criimage/internal/criendpoint"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -54,14 +55,12 @@ func (r *run) agree(ctx context.Context, s *server, repull bool) []string {
 	if err != nil {
 		return []string{"StreamImages: " + err.Error()}
 	}
-	for {
-		resp, err := st.Recv()
-		if err != nil {
-			break
-		}
-		for _, img := range resp.Images {
-			streamed = append(streamed, img.Id)
-		}
+	batches, err := criendpoint.Drain(st)
+	if err != nil {
+		return []string{"StreamImages: " + err.Error()}
+	}
+	for _, img := range criendpoint.Flatten(batches) {
+		streamed = append(streamed, img.Id)
 	}
 	sort.Strings(listed)
 	sort.Strings(streamed)

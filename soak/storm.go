@@ -3,10 +3,10 @@ package soak
 import (
 	"context"
 	"fmt"
-	"io"
 	"sync"
 	"time"
 
+	"github.com/criimage/criimage/internal/criendpoint"
 	"google.golang.org/grpc/status"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -129,13 +129,8 @@ func drain(ctx context.Context, is runtime.ImageServiceClient) error {
 	if err != nil {
 		return err
 	}
-	for {
-		if _, err := st.Recv(); err == io.EOF {
-			return nil
-		} else if err != nil {
-			return err
-		}
-	}
+	_, err = criendpoint.Drain(st)
+	return err
 }
 
 func clip(s string) string {

@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/log"
 	"github.com/criimage/criimage/impl"
 	"github.com/criimage/criimage/impl/service"
+	"github.com/criimage/criimage/internal/criendpoint"
 	"github.com/sirupsen/logrus"
 )
 
@@ -91,8 +92,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *batch < 1 {
 		return fmt.Errorf("%w: -stream-batch-size %d: want at least 1", errUsage, *batch)
 	}
-	if !strings.HasPrefix(*listen, "unix://") && !strings.HasPrefix(*listen, "tcp://") {
-		return fmt.Errorf("%w: -listen %q: want unix:///path or tcp://127.0.0.1:PORT", errUsage, *listen)
+	if _, err := criendpoint.Parse(*listen); err != nil {
+		return fmt.Errorf("%w: -listen: %v", errUsage, err)
 	}
 	var dirs []string
 	for _, d := range filepath.SplitList(*hostsDir) {

@@ -11,6 +11,7 @@ import (
 	"github.com/containerd/continuity/fs"
 
 	"github.com/criimage/criimage/impl/backend/backendtest"
+	"github.com/criimage/criimage/internal/criendpoint"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -88,15 +89,8 @@ func BenchmarkList(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			n := 0
-			for {
-				resp, err := st.Recv()
-				if err != nil {
-					break
-				}
-				n += len(resp.Images)
-			}
-			if n != listImages {
+			batches, err := criendpoint.Drain(st)
+			if n := len(criendpoint.Flatten(batches)); err != nil || n != listImages {
 				b.Fatalf("StreamImages: %d images", n)
 			}
 		}

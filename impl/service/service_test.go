@@ -3,13 +3,13 @@ package service_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/criimage/criimage/impl/backend"
 	"github.com/criimage/criimage/impl/service"
+	"github.com/criimage/criimage/internal/criendpoint"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -246,27 +246,25 @@ func (e *env) stream(t *testing.T, f *runtime.ImageFilter) []int {
 	if err != nil {
 		t.Fatal(err)
 	}
+	batches, err := criendpoint.Drain(s)
+	if err != nil {
+		t.Fatalf("stream: %v", err)
+	}
 	seen := map[string]bool{}
 	var sizes []int
-	for {
-		m, err := s.Recv()
-		if err == io.EOF {
-			return sizes
-		}
-		if err != nil {
-			t.Fatalf("stream: %v", err)
-		}
-		if len(m.Images) == 0 {
+	for _, b := range batches {
+		if len(b) == 0 {
 			t.Fatal("empty batch")
 		}
-		for _, img := range m.Images {
+		for _, img := range b {
 			if seen[img.Id] {
 				t.Fatalf("duplicate %s", img.Id)
 			}
 			seen[img.Id] = true
 		}
-		sizes = append(sizes, len(m.Images))
+		sizes = append(sizes, len(b))
 	}
+	return sizes
 }
 
 func TestRuntimeVersionStatus(t *testing.T) {

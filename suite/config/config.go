@@ -11,6 +11,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/criimage/criimage/internal/criendpoint"
 )
 
 // Config is the whole configuration of one suite run.
@@ -77,8 +79,10 @@ func (c *Config) Validate() error {
 		}
 	}
 	for _, ep := range []struct{ name, v string }{{"image-endpoint", c.ImageEndpoint}, {"runtime-endpoint", c.RuntimeEndpoint}} {
-		if ep.v != "" && !strings.HasPrefix(ep.v, "unix://") && !strings.HasPrefix(ep.v, "tcp://") {
-			errs = append(errs, fmt.Errorf("--%s %q: want unix:///path or tcp://host:port", ep.name, ep.v))
+		if ep.v != "" {
+			if _, err := criendpoint.Parse(ep.v); err != nil {
+				errs = append(errs, fmt.Errorf("--%s: %w", ep.name, err))
+			}
 		}
 	}
 	for _, d := range c.Features.Durations() {

@@ -17,14 +17,13 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/criimage/criimage/internal/criendpoint"
 	"github.com/criimage/criimage/registry"
 	"github.com/criimage/criimage/suite/config"
 )
@@ -204,22 +203,7 @@ func (e *Env) next() int {
 // Dial connects to a CRI endpoint ("unix:///path" or "tcp://host:port"). Every error a call
 // returns passes through scanner.
 func Dial(endpoint string, scanner *SecretScanner) (*grpc.ClientConn, error) {
-	var target string
-	switch {
-	case strings.HasPrefix(endpoint, "unix://"):
-		target = endpoint
-	case strings.HasPrefix(endpoint, "tcp://"):
-		target = "passthrough:///" + strings.TrimPrefix(endpoint, "tcp://")
-	default:
-		return nil, fmt.Errorf("endpoint %q: want unix:// or tcp://", endpoint)
-	}
-	const maxMsg = 16 << 20 // as kubelet's cri-client
-	return grpc.NewClient(target,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsg)),
-		grpc.WithUnaryInterceptor(scanner.unary),
-		grpc.WithStreamInterceptor(scanner.stream),
-	)
+	return criendpoint.Dial(endpoint, grpc.WithUnaryInterceptor(scanner.unary), grpc.WithStreamInterceptor(scanner.stream))
 }
 
 // offsetPort adds process-1 to a fixed port so parallel processes don't collide.

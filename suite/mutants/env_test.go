@@ -2,9 +2,7 @@ package mutants_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -15,9 +13,9 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/criimage/criimage/fixtures"
-	"github.com/criimage/criimage/impl"
+	"github.com/criimage/criimage/internal/criendpoint"
+	"github.com/criimage/criimage/internal/embedded"
 	"github.com/criimage/criimage/registry"
-	"github.com/criimage/criimage/suite/config"
 	"github.com/criimage/criimage/suite/harness"
 	"github.com/criimage/criimage/suite/mutants"
 )
@@ -26,21 +24,8 @@ import (
 // registry; proxies under test forward to it.
 type env struct {
 	reg *registry.Registry
-	ref *impl.Server
+	ref harness.Target
 	n   int
-}
-
-// reference starts the embedded reference as the suite's entry points configure it.
-func reference(ctx context.Context, dir, hostsDir string) (*impl.Server, error) {
-	p := config.Reference()
-	return impl.Start(ctx, "unix://"+filepath.Join(dir, "ref.sock"), impl.Config{
-		Root:                filepath.Join(dir, "root"),
-		HostsDirs:           []string{hostsDir},
-		Pinned:              []string{p.Pinned},
-		RuntimeHandlers:     map[string]string{p.RuntimeHandler: "native"},
-		PullProgressTimeout: p.ProgressTimeout,
-		StreamBatchSize:     p.StreamBatchSize,
-	})
 }
 
 func newEnv(t *testing.T) *env {
@@ -60,7 +45,8 @@ func newEnv(t *testing.T) *env {
 	if err := harness.WriteHostsConfig(hosts, reg, harness.HostsOptions{Mirror: true}); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := reference(ctx, dir, hosts)
+	// The embedded reference as the suite's entry points configure it.
+	srv, err := (&embedded.Reference{}).Start(ctx, hosts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,17 +137,7 @@ func streamed(ctx context.Context, c runtime.ImageServiceClient) ([][]*runtime.I
 	if err != nil {
 		return nil, err
 	}
-	var out [][]*runtime.Image
-	for {
-		msg, err := st.Recv()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return out, err
-		}
-		out = append(out, msg.GetImages())
-	}
+	return criendpoint.Drain(st)
 }
 
 func fsUsed(t *testing.T, c runtime.ImageServiceClient) *runtime.FilesystemUsage {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,9 +15,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/criimage/criimage/internal/criendpoint"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -58,23 +57,16 @@ func Start(ctx context.Context, upstream, mutant string) (*Proxy, error) {
 	if _, err := Lookup(mutant); err != nil {
 		return nil, err
 	}
-	target, err := dialTarget(upstream)
+	conn, err := criendpoint.Dial(upstream)
 	if err != nil {
-		return nil, err
-	}
-	conn, err := grpc.NewClient(target,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsg)))
-	if err != nil {
-		return nil, fmt.Errorf("mutants: dial %s: %w", upstream, err)
+		return nil, fmt.Errorf("mutants: upstream: %w", err)
 	}
 	dir, err := os.MkdirTemp("", "criimage-mut-") // short: unix socket paths are limited
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
-	sock := filepath.Join(dir, "cri.sock")
-	lis, err := (&net.ListenConfig{}).Listen(ctx, "unix", sock)
+	lis, ep, err := criendpoint.Listen(ctx, criendpoint.Endpoint{Network: "unix", Address: filepath.Join(dir, "cri.sock")})
 	if err != nil {
 		conn.Close()
 		os.RemoveAll(dir)
@@ -87,7 +79,7 @@ func Start(ctx context.Context, upstream, mutant string) (*Proxy, error) {
 		runtime:  runtime.NewRuntimeServiceClient(conn),
 		srv:      grpc.NewServer(grpc.WaitForHandlers(true)),
 		dir:      dir,
-		endpoint: "unix://" + sock,
+		endpoint: ep.String(),
 		served:   make(chan error, 1),
 		ghosts:   map[string]*runtime.Image{},
 		pulling:  map[string]int{},
@@ -96,16 +88,6 @@ func Start(ctx context.Context, upstream, mutant string) (*Proxy, error) {
 	runtime.RegisterRuntimeServiceServer(p.srv, &runtimeProxy{up: p.runtime})
 	go func() { p.served <- p.srv.Serve(lis) }()
 	return p, nil
-}
-
-func dialTarget(endpoint string) (string, error) {
-	switch {
-	case strings.HasPrefix(endpoint, "unix://"):
-		return endpoint, nil
-	case strings.HasPrefix(endpoint, "tcp://"):
-		return "passthrough:///" + strings.TrimPrefix(endpoint, "tcp://"), nil
-	}
-	return "", fmt.Errorf("mutants: upstream %q: want unix:// or tcp://", endpoint)
 }
 
 // Endpoint is the proxy's "unix:///…" address.
@@ -117,21 +99,8 @@ func (p *Proxy) Mutant() string { return p.mutant }
 // Close stops serving (in-flight RPCs get a grace period, then are cancelled), closes the
 // upstream connection and removes the socket directory.
 func (p *Proxy) Close() error {
-	stopped := make(chan struct{})
-	go func() {
-		p.srv.GracefulStop()
-		close(stopped)
-	}()
-	t := time.NewTimer(gracePeriod)
-	select {
-	case <-stopped:
-	case <-t.C:
-		p.srv.Stop()
-		<-stopped
-	}
-	t.Stop()
 	var errs []error
-	if err := <-p.served; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+	if err := criendpoint.Stop(p.srv, p.served, gracePeriod); err != nil {
 		errs = append(errs, err)
 	}
 	errs = append(errs, p.conn.Close(), os.RemoveAll(p.dir))

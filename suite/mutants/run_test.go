@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/criimage/criimage/internal/embedded"
 	"github.com/criimage/criimage/suite/config"
 	"github.com/criimage/criimage/suite/mutants"
 )
@@ -103,9 +104,9 @@ func features() string {
 	return strings.Join(keep, ",")
 }
 
-// startReference starts a fresh embedded reference in dir.
-func startReference(ctx context.Context, dir, hostsDir string) (string, func() error, error) {
-	srv, err := reference(context.WithoutCancel(ctx), dir, hostsDir)
+// startReference starts a fresh embedded reference (in its own temp dir).
+func startReference(ctx context.Context, _, hostsDir string) (string, func() error, error) {
+	srv, err := (&embedded.Reference{}).Start(context.WithoutCancel(ctx), hostsDir)
 	if err != nil {
 		return "", nil, err
 	}

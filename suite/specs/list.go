@@ -2,9 +2,7 @@ package specs
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
 	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
@@ -12,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/criimage/criimage/internal/criendpoint"
 	"github.com/criimage/criimage/suite/config"
 	"github.com/criimage/criimage/suite/framework"
 	"github.com/criimage/criimage/suite/harness"
@@ -151,17 +150,7 @@ func stream(ctx context.Context, s *harness.Spec, filter *runtime.ImageFilter) (
 	if err != nil {
 		return nil, err
 	}
-	var out [][]*runtime.Image
-	for {
-		msg, err := st.Recv()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return out, err
-		}
-		out = append(out, msg.GetImages())
-	}
+	return criendpoint.Drain(st)
 }
 
 // checkBatches asserts IS-02/IS-03 and returns the flattened images.
