@@ -18,9 +18,15 @@ test:
 test-race:
 	$(GO) test -race $(GOTESTFLAGS) $(PKGS)
 
+GOIMPORTS ?= $(GO) run golang.org/x/tools/cmd/goimports@v0.52.0
+DEADCODE  ?= $(GO) run golang.org/x/tools/cmd/deadcode@v0.52.0
+
+## lint: gofmt, goimports grouping (standard, third-party, ours), go vet, and no unreachable code.
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
+	@out=$$($(GOIMPORTS) -local github.com/criimage/criimage -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "goimports -local github.com/criimage/criimage:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	@out=$$($(DEADCODE) -test $(PKGS)); if [ -n "$$out" ]; then echo "deadcode:"; echo "$$out"; exit 1; fi
 
 ## registry: serve the whole fixture catalog with every auth variant (Ctrl-C to stop).
 registry: build

@@ -233,9 +233,6 @@ func (d *Daemon) ResetPeakRSS() error {
 // PeakRSS reads VmHWM in bytes.
 func (d *Daemon) PeakRSS() (int64, error) { return procStatus(d.PID, "VmHWM:") }
 
-// RSS reads VmRSS in bytes.
-func (d *Daemon) RSS() (int64, error) { return procStatus(d.PID, "VmRSS:") }
-
 func procStatus(pid int, key string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {

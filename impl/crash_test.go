@@ -11,13 +11,14 @@ import (
 	"testing"
 
 	"github.com/containerd/containerd/v2/core/content"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
 	"github.com/criimage/criimage/fixtures"
 	"github.com/criimage/criimage/impl"
 	"github.com/criimage/criimage/impl/backend"
 	"github.com/criimage/criimage/registry/route"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // TestBinary builds cmd/criimage once and runs the tests that need the real process.

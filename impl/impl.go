@@ -13,13 +13,14 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
 	"github.com/criimage/criimage/impl/backend"
 	"github.com/criimage/criimage/impl/pull"
 	"github.com/criimage/criimage/impl/service"
 	"github.com/criimage/criimage/internal/criendpoint"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/status"
-	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // Config of the reference ImageService.

@@ -12,17 +12,18 @@ import (
 	"sync"
 	"testing"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
 	"github.com/criimage/criimage/fixtures"
 	"github.com/criimage/criimage/impl"
 	"github.com/criimage/criimage/impl/backend"
 	"github.com/criimage/criimage/impl/backend/backendtest"
 	"github.com/criimage/criimage/registry"
 	"github.com/criimage/criimage/registry/route"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
-	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 type fixture struct {

@@ -8,10 +8,11 @@ import (
 	"slices"
 	"sort"
 
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
 	"github.com/criimage/criimage/impl/backend"
 	"github.com/criimage/criimage/impl/backend/backendtest"
 	"github.com/criimage/criimage/internal/criendpoint"
-	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // consistency checks what the storm left: List, Stream and Status agree, every image re-pulls

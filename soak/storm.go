@@ -6,9 +6,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/criimage/criimage/internal/criendpoint"
 	"google.golang.org/grpc/status"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/criimage/criimage/internal/criendpoint"
 )
 
 // rpcTimeout bounds every call of the storm, as kubelet bounds its CRI calls.

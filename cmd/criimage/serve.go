@@ -13,10 +13,11 @@ import (
 	"time"
 
 	"github.com/containerd/log"
+	"github.com/sirupsen/logrus"
+
 	"github.com/criimage/criimage/impl"
 	"github.com/criimage/criimage/impl/service"
 	"github.com/criimage/criimage/internal/criendpoint"
-	"github.com/sirupsen/logrus"
 )
 
 // listFlag is a repeatable string flag.

@@ -40,6 +40,7 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/containerd/errdefs"
+
 	"github.com/criimage/criimage/impl/internal/echo"
 )
 

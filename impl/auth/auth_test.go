@@ -6,9 +6,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/criimage/criimage/impl/grpcerr"
 	"google.golang.org/grpc/codes"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/criimage/criimage/impl/grpcerr"
 )
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

@@ -334,18 +334,3 @@ func (c *Checker) Check(ctx context.Context, img Image) error {
 	slices.Sort(tried)
 	return fmt.Errorf("image %s: snapshot %s missing in %s: %w", img.ID, img.ChainID, strings.Join(tried, ", "), errdefs.ErrNotFound)
 }
-
-// Unpacked returns the snapshotters whose GC label on the config names the image's chain ID.
-func Unpacked(ctx context.Context, cs content.Store, img Image) ([]string, error) {
-	info, err := cs.Info(ctx, img.Config.Digest)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for k, v := range info.Labels {
-		if name, ok := strings.CutPrefix(k, snapshotRefPrefix); ok && v == img.ChainID.String() {
-			out = append(out, name)
-		}
-	}
-	return out, nil
-}

@@ -7,10 +7,11 @@ import (
 	"testing"
 
 	"github.com/containerd/errdefs"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/criimage/criimage/impl/backend"
 	"github.com/criimage/criimage/impl/backend/backendtest"
 	"github.com/criimage/criimage/impl/imagestore"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 func TestReadAndCheck(t *testing.T) {

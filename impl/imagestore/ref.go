@@ -2,8 +2,9 @@ package imagestore
 
 import (
 	"fmt"
-	"github.com/criimage/criimage/impl/internal/echo"
 	"strings"
+
+	"github.com/criimage/criimage/impl/internal/echo"
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"

@@ -8,11 +8,12 @@ package imagestore
 
 import (
 	"fmt"
-	"github.com/criimage/criimage/impl/internal/echo"
 	"maps"
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/criimage/criimage/impl/internal/echo"
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"

@@ -7,8 +7,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/criimage/criimage/impl/backend"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/criimage/criimage/impl/backend"
 )
 
 // TestTxBatcherIsolatesFailures: concurrent updates share transactions, and one failing call

@@ -11,9 +11,10 @@ import (
 	"github.com/containerd/containerd/v2/core/remotes/docker"
 	remoteerrors "github.com/containerd/containerd/v2/core/remotes/errors"
 	"github.com/containerd/errdefs"
-	"github.com/criimage/criimage/impl/grpcerr"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/criimage/criimage/impl/grpcerr"
 )
 
 func TestToStatus(t *testing.T) {

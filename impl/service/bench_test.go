@@ -10,11 +10,12 @@ import (
 	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/continuity/fs"
 
-	"github.com/criimage/criimage/impl/backend/backendtest"
-	"github.com/criimage/criimage/internal/criendpoint"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/criimage/criimage/impl/backend/backendtest"
+	"github.com/criimage/criimage/internal/criendpoint"
 )
 
 // listImages is the store size of BenchmarkList: the list-10k case of docs/bench.md.

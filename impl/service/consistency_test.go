@@ -11,9 +11,10 @@ import (
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/core/leases"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/criimage/criimage/impl/backend"
 	"github.com/criimage/criimage/impl/backend/backendtest"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // TestRestartRebuildsAndReclaims: images survive a restart; leases a crashed process left behind

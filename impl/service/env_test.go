@@ -12,15 +12,16 @@ import (
 	"testing"
 
 	"github.com/containerd/errdefs"
-	"github.com/criimage/criimage/impl/backend"
-	"github.com/criimage/criimage/impl/backend/backendtest"
-	"github.com/criimage/criimage/impl/pull"
-	"github.com/criimage/criimage/impl/service"
 	"github.com/distribution/reference"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/criimage/criimage/impl/backend"
+	"github.com/criimage/criimage/impl/backend/backendtest"
+	"github.com/criimage/criimage/impl/pull"
+	"github.com/criimage/criimage/impl/service"
 )
 
 // localImages is a puller over images held in memory: it writes them into the backend the way

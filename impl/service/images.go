@@ -15,14 +15,15 @@ import (
 
 	"github.com/containerd/containerd/v2/core/metadata/boltutil"
 	"github.com/containerd/errdefs"
-	"github.com/criimage/criimage/impl/backend"
-	"github.com/criimage/criimage/impl/imagestore"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/criimage/criimage/impl/backend"
+	"github.com/criimage/criimage/impl/imagestore"
 )
 
 func digestOf(s string) digest.Digest { return digest.Digest(s) }

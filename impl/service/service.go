@@ -60,13 +60,14 @@ import (
 	"github.com/containerd/containerd/v2/core/metadata/boltutil"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
-	"github.com/criimage/criimage/impl/backend"
-	"github.com/criimage/criimage/impl/imagestore"
-	"github.com/criimage/criimage/impl/pull"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	bolt "go.etcd.io/bbolt"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/criimage/criimage/impl/backend"
+	"github.com/criimage/criimage/impl/imagestore"
+	"github.com/criimage/criimage/impl/pull"
 )
 
 // Puller is what the service needs of a puller (impl/pull.Puller has it): fetch and unpack one
@@ -74,14 +75,6 @@ import (
 // classes); the service turns them into gRPC statuses (impl/grpcerr).
 type Puller interface {
 	Pull(ctx context.Context, req pull.Request) (pull.Result, error)
-}
-
-// PullerFunc is a function as a Puller (tests wrap and stand in for impl/pull with it).
-type PullerFunc func(ctx context.Context, req pull.Request) (pull.Result, error)
-
-// Pull calls f.
-func (f PullerFunc) Pull(ctx context.Context, req pull.Request) (pull.Result, error) {
-	return f(ctx, req)
 }
 
 // DefaultStreamBatchSize is the number of images per StreamImages message, as containerd's.

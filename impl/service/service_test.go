@@ -7,13 +7,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/criimage/criimage/impl/backend"
-	"github.com/criimage/criimage/impl/service"
-	"github.com/criimage/criimage/internal/criendpoint"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/criimage/criimage/impl/backend"
+	"github.com/criimage/criimage/impl/service"
+	"github.com/criimage/criimage/internal/criendpoint"
 )
 
 func TestPullStatusListRemove(t *testing.T) {

@@ -5,10 +5,11 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/criimage/criimage/impl/pull"
-	"github.com/criimage/criimage/impl/service"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/criimage/criimage/impl/pull"
+	"github.com/criimage/criimage/impl/service"
 )
 
 // sharedPulls merges concurrent pulls of one reference into one, as impl/pull does: one

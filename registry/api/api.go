@@ -17,10 +17,11 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/criimage/criimage/registry/errcode"
 	"github.com/criimage/criimage/registry/route"
 	"github.com/criimage/criimage/registry/store"
-	"github.com/opencontainers/go-digest"
 )
 
 // Limits on request bodies held in memory.

@@ -8,9 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/criimage/criimage/registry/errcode"
 	"github.com/criimage/criimage/registry/route"
-	"github.com/opencontainers/go-digest"
 )
 
 // blob serves GET, HEAD and DELETE of /v2/<name>/blobs/<digest> (a cdn/ repository redirects

@@ -6,10 +6,11 @@ import (
 	"net/url"
 	"strconv"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/criimage/criimage/registry/errcode"
 	"github.com/criimage/criimage/registry/route"
 	"github.com/criimage/criimage/registry/store"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // Listings: /v2/<name>/tags/list, /v2/_catalog and /v2/<name>/referrers/<digest>.

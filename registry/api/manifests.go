@@ -8,11 +8,12 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/criimage/criimage/registry/errcode"
 	"github.com/criimage/criimage/registry/route"
 	"github.com/criimage/criimage/registry/store"
-	"github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // Manifests: GET, HEAD, PUT and DELETE of /v2/<name>/manifests/<reference>, with Accept

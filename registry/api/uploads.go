@@ -8,10 +8,11 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/criimage/criimage/registry/errcode"
 	"github.com/criimage/criimage/registry/route"
 	"github.com/criimage/criimage/registry/store"
-	"github.com/opencontainers/go-digest"
 )
 
 // Uploads: POST (monolithic, chunked or cross-repository mount), PATCH, PUT, GET and DELETE of

@@ -23,8 +23,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/criimage/criimage/registry/route"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/criimage/criimage/registry/route"
 )
 
 // Entry is one answered request.

@@ -140,11 +140,3 @@ func tomlString(s string) string {
 	b.WriteByte('"')
 	return b.String()
 }
-
-func tomlStrings(ss []string) string {
-	q := make([]string, len(ss))
-	for i, s := range ss {
-		q[i] = tomlString(s)
-	}
-	return "[" + strings.Join(q, ", ") + "]"
-}

@@ -19,8 +19,9 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/criimage/criimage/registry/route"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/criimage/criimage/registry/route"
 )
 
 // Errors returned by the store; callers map them to distribution error codes.

@@ -171,9 +171,6 @@ func New(env *harness.Env) (*Tree, error) {
 	return su, nil
 }
 
-// Env is the tree's environment.
-func (su *Tree) Env() *harness.Env { return su.env }
-
 // entriesSince filters the journal for the current spec's time window. Specs in one process run
 // one at a time, so the window is the spec's own traffic.
 func entriesSince(env *harness.Env, since time.Time) []journal.Entry {

@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -63,9 +62,6 @@ type Env struct {
 	target  Target
 	ownDir  string // a registry config dir StartTarget created
 	Secrets *SecretScanner
-
-	mu      sync.Mutex
-	counter int
 }
 
 // NewEnv returns an Env for cfg; call Setup in BeforeSuite.
@@ -190,14 +186,6 @@ func (e *Env) Teardown() error {
 		errs = append(errs, e.Reg.Close())
 	}
 	return errors.Join(errs...)
-}
-
-// next returns a process-unique counter value.
-func (e *Env) next() int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.counter++
-	return e.counter
 }
 
 // Dial connects to a CRI endpoint ("unix:///path" or "tcp://host:port"). Every error a call

@@ -282,9 +282,6 @@ func (s *Spec) SawSecret(listener route.Listener, secret string) bool {
 	return false
 }
 
-// Transcript renders the spec's registry requests (secrets only as fingerprints).
-func (s *Spec) Transcript() string { return s.Env.Reg.Journal().Transcript(s.Journal()) }
-
 // Observe records what the target did, for the report (an "observed" entry): informational
 // specs judge nothing else, and others add what a reader of a failure or a pass needs to know.
 func Observe(format string, args ...any) {

@@ -15,12 +15,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/criimage/criimage/internal/criendpoint"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/criimage/criimage/internal/criendpoint"
 )
 
 // maxMsg is kubelet's cri-client message limit.
