@@ -11,42 +11,13 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/criimage/criimage/registry"
+	"github.com/criimage/criimage/registry/internal/clienttest"
 )
 
 // seedImage pushes img's config, layers and manifest into repo through the Go API.
 func seedImage(t *testing.T, reg *registry.Registry, repo, tag string, img v1.Image) digest.Digest {
 	t.Helper()
-	cfg, err := img.RawConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := reg.PutBlob(repo, cfg); err != nil {
-		t.Fatal(err)
-	}
-	layers, err := img.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range layers {
-		rc, err := l.Compressed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(rc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := reg.PutBlob(repo, b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	raw, _ := img.RawManifest()
-	mt, _ := img.MediaType()
-	d, err := reg.PutManifest(repo, tag, string(mt), raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return clienttest.Seed(t, reg, repo, tag, img)
 }
 
 // seedIndex pushes every child of idx and then idx itself.

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -34,8 +32,7 @@ func runRegistry(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if len(args) > 0 && args[0] == "config" {
 		return runRegistryConfig(ctx, args[1:], stdout, stderr)
 	}
-	fs := flag.NewFlagSet("criimage registry", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("criimage registry", stderr)
 	plain := fs.String("plain", "127.0.0.1:0", "listen address of the plain HTTP listener (loopback only)")
 	tlsAddr := fs.String("tls", "127.0.0.1:0", "listen address of the TLS listener (loopback only)")
 	foreign := fs.String("foreign", "127.0.0.2:0", "listen address of the foreign host (loopback only; use another IP than the registry)")
@@ -52,14 +49,8 @@ func runRegistry(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	maxUpload := fs.Int64("max-upload-bytes", def.MaxUploadBytes, "bytes one blob upload session may receive (413 DENIED beyond; -1 = no limit)")
 	maxUploads := fs.Int("max-uploads", def.MaxUploads, "upload sessions open at once (429 TOOMANYREQUESTS beyond; -1 = no limit)")
 	maxPending := fs.Int64("max-pending-upload-bytes", def.MaxPendingBytes, "bytes all open upload sessions may hold together (-1 = no limit)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if *journalEntries < 0 {
 		return fmt.Errorf("%w: -journal-entries %d: want 0 (all) or more", errUsage, *journalEntries)

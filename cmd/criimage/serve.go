@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -53,8 +51,7 @@ func (h handlerFlag) Set(v string) error {
 // SIGINT), then a clean shutdown. It prints "serving <endpoint>" on stdout once clients can
 // connect; logs (log/slog) go to stderr.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("criimage serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("criimage serve", stderr)
 	listen := fs.String("listen", "unix:///run/criimage/criimage.sock", "unix:///absolute/path or tcp://127.0.0.1:PORT (loopback only)")
 	root := fs.String("root", "/var/lib/criimage", "directory of the image store (metadata, content, snapshots)")
 	hostsDir := fs.String("hosts-dir", "", "certs.d roots with hosts.toml, separated by ':' and tried in order")
@@ -66,14 +63,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	progress := fs.Duration("pull-progress-timeout", 5*time.Minute, "cancel a pull that receives no bytes for this long (0 = never)")
 	batch := fs.Int("stream-batch-size", service.DefaultStreamBatchSize, "images per StreamImages message")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {

@@ -191,13 +191,7 @@ func TestPullRegistryUnavailable(t *testing.T) {
 
 func TestPullIntoRequestedSnapshotter(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, Options{})
-	b, err := backend.Open(e.ctx, t.TempDir(), backend.Overlayfs)
-	if err != nil {
-		t.Skipf("overlayfs not available here: %v", err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	e.b, e.p = b, New(b, Options{})
+	e := newOverlayEnv(t)
 	img := buildImage(t, true, linuxAMD64, map[string]string{"a": "1"}, map[string]string{"b": "2"})
 	e.push("anon/overlay", "v1", img)
 	res, err := e.p.Pull(e.ctx, Request{Ref: e.ref(e.reg.PlainHost() + "/anon/overlay:v1"), Snapshotter: backend.Overlayfs})
@@ -224,13 +218,7 @@ func TestOverlayParallelUnpackWhiteouts(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("mounting the snapshot needs root")
 	}
-	e := newEnv(t, Options{})
-	b, err := backend.Open(e.ctx, t.TempDir(), backend.Overlayfs)
-	if err != nil {
-		t.Skipf("overlayfs not available here: %v", err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	e.b, e.p = b, New(b, Options{})
+	e := newOverlayEnv(t)
 	img := buildImage(t, true, linuxAMD64,
 		map[string]string{"a": "1", "b": "2"},
 		map[string]string{".wh.a": "", "c": "3"},
@@ -275,4 +263,17 @@ func TestOverlayParallelUnpackWhiteouts(t *testing.T) {
 	if want := map[string]string{"b": "5", "c": "3", "d": "4"}; !maps.Equal(got, want) {
 		t.Fatalf("unpacked root = %v, want %v", got, want)
 	}
+}
+
+// newOverlayEnv is newEnv with overlayfs open in the backend (skipped where it is not available).
+func newOverlayEnv(t *testing.T) *env {
+	t.Helper()
+	e := newEnv(t, Options{})
+	b, err := backend.Open(e.ctx, t.TempDir(), backend.Overlayfs)
+	if err != nil {
+		t.Skipf("overlayfs not available here: %v", err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	e.b, e.p = b, New(b, Options{})
+	return e
 }

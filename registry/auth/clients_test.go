@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/criimage/criimage/registry/auth"
+	"github.com/criimage/criimage/registry/internal/clienttest"
 )
 
 const (
@@ -44,27 +46,27 @@ func TestContainerdPullsEveryVariant(t *testing.T) {
 
 	cases := []struct {
 		name, repo string
-		p          ctrdPuller
+		p          clienttest.Containerd
 		calls      []string
 	}{
-		{"anonymous", "anon/img", ctrdPuller{}, nil},
-		{"basic", "basic/img", ctrdPuller{authorizer: creds(user, pass)}, nil},
-		{"token POST password", "token/img", ctrdPuller{authorizer: creds(user, pass)}, []string{"POST password password OK"}},
-		{"token POST refresh token", "token/img", ctrdPuller{authorizer: creds("", refresh)}, []string{"POST refresh_token refresh-token OK"}},
-		{"token GET fallback password", "token-get/img", ctrdPuller{authorizer: creds(user, pass)},
+		{"anonymous", "anon/img", clienttest.Containerd{}, nil},
+		{"basic", "basic/img", clienttest.Containerd{Authorizer: clienttest.Creds(user, pass)}, nil},
+		{"token POST password", "token/img", clienttest.Containerd{Authorizer: clienttest.Creds(user, pass)}, []string{"POST password password OK"}},
+		{"token POST refresh token", "token/img", clienttest.Containerd{Authorizer: clienttest.Creds("", refresh)}, []string{"POST refresh_token refresh-token OK"}},
+		{"token GET fallback password", "token-get/img", clienttest.Containerd{Authorizer: clienttest.Creds(user, pass)},
 			[]string{"POST password password Not Found", "GET basic-password OK"}},
-		{"token GET fallback refresh token", "token-get/img", ctrdPuller{authorizer: creds("", refresh)},
+		{"token GET fallback refresh token", "token-get/img", clienttest.Containerd{Authorizer: clienttest.Creds("", refresh)},
 			[]string{"POST refresh_token refresh-token Not Found", "GET basic-refresh-token OK"}},
-		{"token short", "token-short/img", ctrdPuller{authorizer: creds(user, pass)}, []string{"POST password password OK"}},
-		{"scoped allowed", "scoped/allowed/img", ctrdPuller{authorizer: creds(user, pass)}, []string{"POST password password OK"}},
-		{"registry token", "regtoken/img", ctrdPuller{headers: http.Header{
+		{"token short", "token-short/img", clienttest.Containerd{Authorizer: clienttest.Creds(user, pass)}, []string{"POST password password OK"}},
+		{"scoped allowed", "scoped/allowed/img", clienttest.Containerd{Authorizer: clienttest.Creds(user, pass)}, []string{"POST password password OK"}},
+		{"registry token", "regtoken/img", clienttest.Containerd{Headers: http.Header{
 			"Authorization": {"Bearer " + e.svc.IssueRegistryToken("repository:regtoken/img:pull")}}}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			c.p.dir = t.TempDir()
+			c.p.Dir = t.TempDir()
 			from := len(e.svc.TokenRequests())
-			if err := c.p.pull(ctx(t), e.ref(c.repo)); err != nil {
+			if _, err := c.p.Pull(clienttest.Context(t), e.ref(c.repo)); err != nil {
 				t.Fatalf("pull %s: %v", c.repo, err)
 			}
 			wantCalls(t, tokenCalls(e.svc, from), c.calls...)
@@ -111,7 +113,7 @@ func TestGGCRPullsEveryVariant(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			from := len(e.svc.TokenRequests())
-			if err := pullGGCR(ctx(t), e.ref(c.repo), c.opts...); err != nil {
+			if err := clienttest.PullGGCR(clienttest.Context(t), e.ref(c.repo), c.opts...); err != nil {
 				t.Fatalf("pull %s: %v", c.repo, err)
 			}
 			wantCalls(t, tokenCalls(e.svc, from), c.calls...)
@@ -126,23 +128,23 @@ func TestWrongCredentialsFail(t *testing.T) {
 	const bad = "not-the-password"
 	for _, repo := range []string{"basic/img", "token/img"} {
 		t.Run("containerd "+repo, func(t *testing.T) {
-			err := ctrdPuller{authorizer: creds(user, bad), dir: t.TempDir()}.pull(ctx(t), e.ref(repo))
+			_, err := clienttest.Containerd{Authorizer: clienttest.Creds(user, bad), Dir: t.TempDir()}.Pull(clienttest.Context(t), e.ref(repo))
 			if err == nil || !strings.Contains(err.Error(), "401") && !strings.Contains(err.Error(), "unauthorized") {
 				t.Fatalf("want a 401 error, got %v", err)
 			}
 			noSecret(t, err, bad)
 		})
 		t.Run("ggcr "+repo, func(t *testing.T) {
-			err := pullGGCR(ctx(t), e.ref(repo), remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: user, Password: bad})))
+			err := clienttest.PullGGCR(clienttest.Context(t), e.ref(repo), remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: user, Password: bad})))
 			var terr *transport.Error
-			if !errorsAs(err, &terr) || terr.StatusCode != http.StatusUnauthorized || !strings.Contains(err.Error(), "UNAUTHORIZED") {
+			if !errors.As(err, &terr) || terr.StatusCode != http.StatusUnauthorized || !strings.Contains(err.Error(), "UNAUTHORIZED") {
 				t.Fatalf("want a 401 UNAUTHORIZED transport error, got %v", err)
 			}
 			noSecret(t, err, bad)
 		})
 	}
 	t.Run("anonymous on protected", func(t *testing.T) {
-		err := ctrdPuller{dir: t.TempDir()}.pull(ctx(t), e.ref("token/img"))
+		_, err := clienttest.Containerd{Dir: t.TempDir()}.Pull(clienttest.Context(t), e.ref("token/img"))
 		if err == nil {
 			t.Fatal("anonymous pull of token/img succeeded")
 		}
@@ -154,28 +156,28 @@ func TestInsufficientScope(t *testing.T) {
 	e.push(t, "scoped/denied/img", 1)
 	e.push(t, "regtoken/img", 2)
 	t.Run("containerd scoped", func(t *testing.T) {
-		err := ctrdPuller{authorizer: creds(user, pass), dir: t.TempDir()}.pull(ctx(t), e.ref("scoped/denied/img"))
+		_, err := clienttest.Containerd{Authorizer: clienttest.Creds(user, pass), Dir: t.TempDir()}.Pull(clienttest.Context(t), e.ref("scoped/denied/img"))
 		if err == nil || !strings.Contains(err.Error(), "insufficient_scope") {
 			t.Fatalf("want insufficient_scope, got %v", err)
 		}
 	})
 	t.Run("ggcr scoped", func(t *testing.T) {
-		err := pullGGCR(ctx(t), e.ref("scoped/denied/img"), remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: user, Password: pass})))
+		err := clienttest.PullGGCR(clienttest.Context(t), e.ref("scoped/denied/img"), remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: user, Password: pass})))
 		var terr *transport.Error
-		if !errorsAs(err, &terr) || terr.StatusCode != http.StatusUnauthorized {
+		if !errors.As(err, &terr) || terr.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("want 401, got %v", err)
 		}
 	})
 	t.Run("registry token for another repo", func(t *testing.T) {
 		tok := e.svc.IssueRegistryToken("repository:regtoken/other:pull")
-		err := ctrdPuller{headers: http.Header{"Authorization": {"Bearer " + tok}}, dir: t.TempDir()}.pull(ctx(t), e.ref("regtoken/img"))
+		_, err := clienttest.Containerd{Headers: http.Header{"Authorization": {"Bearer " + tok}}, Dir: t.TempDir()}.Pull(clienttest.Context(t), e.ref("regtoken/img"))
 		if err == nil {
 			t.Fatal("pull with a token for another repository succeeded")
 		}
 		noSecret(t, err, tok)
 	})
 	t.Run("token service token refused on regtoken", func(t *testing.T) {
-		err := ctrdPuller{authorizer: creds(user, pass), dir: t.TempDir()}.pull(ctx(t), e.ref("regtoken/img"))
+		_, err := clienttest.Containerd{Authorizer: clienttest.Creds(user, pass), Dir: t.TempDir()}.Pull(clienttest.Context(t), e.ref("regtoken/img"))
 		if err == nil || !strings.Contains(err.Error(), "insufficient_scope") {
 			t.Fatalf("want insufficient_scope, got %v", err)
 		}
@@ -197,14 +199,14 @@ func TestContainerdRecoversFromInvalidToken(t *testing.T) {
 		{"expire all", "token/img", e.svc.ExpireAll},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			p := ctrdPuller{authorizer: creds(user, pass), dir: t.TempDir()}
+			p := clienttest.Containerd{Authorizer: clienttest.Creds(user, pass), Dir: t.TempDir()}
 			from := len(e.svc.TokenRequests())
-			r, n, desc, err := p.resolve(ctx(t), e.ref(c.repo))
+			r, n, desc, err := p.Resolve(clienttest.Context(t), e.ref(c.repo))
 			if err != nil {
 				t.Fatal(err)
 			}
 			c.spoil()
-			if err := p.fetch(ctx(t), r, n, desc); err != nil {
+			if err := p.Fetch(clienttest.Context(t), r, n, desc); err != nil {
 				t.Fatalf("fetch after %s token: %v", c.name, err)
 			}
 			wantCalls(t, tokenCalls(e.svc, from), "POST password password OK", "POST password password OK")
@@ -213,12 +215,12 @@ func TestContainerdRecoversFromInvalidToken(t *testing.T) {
 	t.Run("revoked registry token stays refused", func(t *testing.T) {
 		e.push(t, "regtoken/img", 3)
 		tok := e.svc.IssueRegistryToken("repository:regtoken/img:pull")
-		p := ctrdPuller{headers: http.Header{"Authorization": {"Bearer " + tok}}, dir: t.TempDir()}
-		if err := p.pull(ctx(t), e.ref("regtoken/img")); err != nil {
+		p := clienttest.Containerd{Headers: http.Header{"Authorization": {"Bearer " + tok}}, Dir: t.TempDir()}
+		if _, err := p.Pull(clienttest.Context(t), e.ref("regtoken/img")); err != nil {
 			t.Fatal(err)
 		}
 		e.svc.RevokeAll()
-		if err := p.pull(ctx(t), e.ref("regtoken/img")); err == nil {
+		if _, err := p.Pull(clienttest.Context(t), e.ref("regtoken/img")); err == nil {
 			t.Fatal("pull with a revoked registry token succeeded")
 		}
 	})
@@ -238,24 +240,24 @@ func TestQuirks(t *testing.T) {
 				t.Errorf("%s present: %s", k, w.body)
 			}
 		}
-		if err := (ctrdPuller{authorizer: creds(user, pass), dir: t.TempDir()}).pull(ctx(t), e.ref("token-get/img")); err != nil {
+		if _, err := (clienttest.Containerd{Authorizer: clienttest.Creds(user, pass), Dir: t.TempDir()}).Pull(clienttest.Context(t), e.ref("token-get/img")); err != nil {
 			t.Errorf("containerd (GET fallback): %v", err)
 		}
-		if err := pullGGCR(ctx(t), e.ref("token/img"), remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: user, Password: pass}))); err != nil {
+		if err := clienttest.PullGGCR(clienttest.Context(t), e.ref("token/img"), remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: user, Password: pass}))); err != nil {
 			t.Errorf("ggcr: %v", err)
 		}
 	})
 	t.Run("no error param: containerd keeps the revoked token", func(t *testing.T) {
 		e.svc.SetQuirks(auth.Quirks{NoErrorParam: true})
 		defer e.svc.SetQuirks(auth.Quirks{})
-		p := ctrdPuller{authorizer: creds(user, pass), dir: t.TempDir()}
+		p := clienttest.Containerd{Authorizer: clienttest.Creds(user, pass), Dir: t.TempDir()}
 		from := len(e.svc.TokenRequests())
-		r, n, desc, err := p.resolve(ctx(t), e.ref("token/img"))
+		r, n, desc, err := p.Resolve(clienttest.Context(t), e.ref("token/img"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		e.svc.RevokeAll()
-		if err := p.fetch(ctx(t), r, n, desc); err == nil {
+		if err := p.Fetch(clienttest.Context(t), r, n, desc); err == nil {
 			t.Fatal("fetch with a revoked token and a bare challenge succeeded")
 		}
 		// The bare challenge makes containerd reuse its handler: no second token request.

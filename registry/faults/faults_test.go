@@ -19,6 +19,7 @@ import (
 
 	"github.com/criimage/criimage/registry/auth"
 	"github.com/criimage/criimage/registry/faults"
+	"github.com/criimage/criimage/registry/internal/clienttest"
 	"github.com/criimage/criimage/registry/route"
 )
 
@@ -37,7 +38,7 @@ func rawGet(t *testing.T, ctx context.Context, u string) (*http.Response, error)
 
 func readAll(t *testing.T, u string) ([]byte, *http.Response, error) {
 	t.Helper()
-	res, err := rawGet(t, tctx(t), u)
+	res, err := rawGet(t, clienttest.Context(t), u)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -69,17 +70,17 @@ func TestStatus(t *testing.T) {
 	t.Run("500 until cleared fails containerd and ggcr", func(t *testing.T) {
 		id := rg.faults.Arm(faults.Rule{Match: route.Match{Kind: route.KindManifest}, Action: faults.Action{Kind: faults.KindStatus, Status: 500}})
 		defer rg.faults.Clear(id)
-		if _, err := rg.containerd(tctx(t), t, "anon/img", "", ""); err == nil || !strings.Contains(err.Error(), "500") {
+		if _, err := rg.containerd(clienttest.Context(t), t, "anon/img", "", ""); err == nil || !strings.Contains(err.Error(), "500") {
 			t.Errorf("containerd: %v", err)
 		}
-		if err := rg.ggcr(tctx(t), "anon/img", 0); err == nil || !strings.Contains(err.Error(), "UNKNOWN") {
+		if err := rg.ggcr(clienttest.Context(t), "anon/img", 0); err == nil || !strings.Contains(err.Error(), "UNKNOWN") {
 			t.Errorf("ggcr: %v", err)
 		}
 	})
 	t.Run("one 503 is retried by containerd", func(t *testing.T) {
 		before := rg.rec.count("HEAD", "/manifests/v1")
 		rg.faults.Arm(faults.Rule{Match: route.Match{Kind: route.KindManifest, Method: "HEAD"}, Action: faults.Action{Kind: faults.KindStatus, Status: 503}, Times: 1})
-		if _, err := rg.containerd(tctx(t), t, "anon/img", "", ""); err != nil {
+		if _, err := rg.containerd(clienttest.Context(t), t, "anon/img", "", ""); err != nil {
 			t.Fatal(err)
 		}
 		if n := rg.rec.count("HEAD", "/manifests/v1") - before; n != 2 {
@@ -110,8 +111,8 @@ func TestTooManyRequests(t *testing.T) {
 		name string
 		pull func() error
 	}{
-		{"containerd", func() error { _, err := rg.containerd(tctx(t), t, "anon/img", "", ""); return err }},
-		{"ggcr", func() error { return rg.ggcr(tctx(t), "anon/img", 3) }},
+		{"containerd", func() error { _, err := rg.containerd(clienttest.Context(t), t, "anon/img", "", ""); return err }},
+		{"ggcr", func() error { return rg.ggcr(clienttest.Context(t), "anon/img", 3) }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			before := rg.rec.count("GET", rg.layers[0])
@@ -137,7 +138,7 @@ func TestBodyFaults(t *testing.T) {
 		if !errors.Is(err, io.ErrUnexpectedEOF) || len(b) != 100 || res.StatusCode != 200 {
 			t.Errorf("raw: %d bytes, err %v", len(b), err)
 		}
-		if err := rg.ggcr(tctx(t), "anon/img", 0); !errors.Is(err, io.ErrUnexpectedEOF) {
+		if err := rg.ggcr(clienttest.Context(t), "anon/img", 0); !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Errorf("ggcr: %v, want unexpected EOF", err)
 		}
 	})
@@ -145,7 +146,7 @@ func TestBodyFaults(t *testing.T) {
 		// containerd's fetcher reconnects only for reads that made no progress; a cut body
 		// ends the content write with a short read.
 		rg.faults.Arm(faults.Rule{Match: blobGET(layer), Action: faults.Action{Kind: faults.KindTruncate, AfterBytes: 100}, Times: 1})
-		_, err := rg.containerd(tctx(t), t, "anon/img", "", "")
+		_, err := rg.containerd(clienttest.Context(t), t, "anon/img", "", "")
 		if !errors.Is(err, io.ErrUnexpectedEOF) || !strings.Contains(err.Error(), "got 100") {
 			t.Errorf("containerd: %v, want a short read of 100 bytes", err)
 		}
@@ -157,10 +158,10 @@ func TestBodyFaults(t *testing.T) {
 		if !errors.Is(err, syscall.ECONNRESET) || len(b) != 100 {
 			t.Errorf("raw: %d bytes, err %v, want 100 then ECONNRESET", len(b), err)
 		}
-		if _, err := rg.containerd(tctx(t), t, "anon/img", "", ""); !errors.Is(err, syscall.ECONNRESET) {
+		if _, err := rg.containerd(clienttest.Context(t), t, "anon/img", "", ""); !errors.Is(err, syscall.ECONNRESET) {
 			t.Errorf("containerd: %v, want connection reset", err)
 		}
-		if err := rg.ggcr(tctx(t), "anon/img", 0); !errors.Is(err, syscall.ECONNRESET) {
+		if err := rg.ggcr(clienttest.Context(t), "anon/img", 0); !errors.Is(err, syscall.ECONNRESET) {
 			t.Errorf("ggcr: %v, want connection reset", err)
 		}
 	})
@@ -171,10 +172,10 @@ func TestBodyFaults(t *testing.T) {
 		if err != nil || digest.FromBytes(b).String() == layer {
 			t.Errorf("raw: err %v, digest unchanged %v", err, digest.FromBytes(b).String() == layer)
 		}
-		if _, err := rg.containerd(tctx(t), t, "anon/img", "", ""); err == nil || !strings.Contains(err.Error(), "digest") {
+		if _, err := rg.containerd(clienttest.Context(t), t, "anon/img", "", ""); err == nil || !strings.Contains(err.Error(), "digest") {
 			t.Errorf("containerd: %v, want a digest error", err)
 		}
-		if err := rg.ggcr(tctx(t), "anon/img", 0); err == nil || !strings.Contains(err.Error(), "sha256") {
+		if err := rg.ggcr(clienttest.Context(t), "anon/img", 0); err == nil || !strings.Contains(err.Error(), "sha256") {
 			t.Errorf("ggcr: %v, want a checksum error", err)
 		}
 	})
@@ -190,7 +191,7 @@ func TestBodyFaults(t *testing.T) {
 		if el, min := time.Since(start), time.Duration((len(b)+511)/512-1)*every; el < min {
 			t.Errorf("%d bytes in %v, want at least %v", len(b), el, min)
 		}
-		if _, err := rg.containerd(tctx(t), t, "anon/img", "", ""); err != nil {
+		if _, err := rg.containerd(clienttest.Context(t), t, "anon/img", "", ""); err != nil {
 			t.Errorf("containerd: %v", err)
 		}
 	})
@@ -215,7 +216,7 @@ func TestStall(t *testing.T) {
 	rg.faults.Arm(faults.Rule{Match: blobGET(layer), Action: faults.Action{Kind: faults.KindStall, AfterBytes: 10}, Times: 2})
 
 	t.Run("ends on client cancel", func(t *testing.T) {
-		ctx, cancel := context.WithCancel(tctx(t))
+		ctx, cancel := context.WithCancel(clienttest.Context(t))
 		res, err := rawGet(t, ctx, rg.url("/v2/anon/img/blobs/"+layer))
 		if err != nil {
 			t.Fatal(err)
@@ -233,7 +234,7 @@ func TestStall(t *testing.T) {
 		}
 	})
 	t.Run("containerd pull ends on ctx cancel", func(t *testing.T) {
-		ctx, cancel := context.WithCancel(tctx(t))
+		ctx, cancel := context.WithCancel(clienttest.Context(t))
 		arrived := rg.rec.arrival("GET", layer)
 		done := make(chan error, 1)
 		go func() { _, err := rg.containerd(ctx, t, "anon/img", "", ""); done <- err }()
@@ -249,7 +250,7 @@ func TestStall(t *testing.T) {
 	})
 	t.Run("HEAD stalls before the headers", func(t *testing.T) {
 		rg.faults.Arm(faults.Rule{Match: route.Match{Kind: route.KindManifest, Method: "HEAD"}, Action: faults.Action{Kind: faults.KindStall}, Times: 1})
-		ctx, cancel := context.WithCancel(tctx(t))
+		ctx, cancel := context.WithCancel(clienttest.Context(t))
 		req, _ := http.NewRequestWithContext(ctx, http.MethodHead, rg.url("/v2/anon/img/manifests/v1"), nil)
 		got := make(chan error, 1)
 		go func() {
@@ -271,7 +272,7 @@ func TestStall(t *testing.T) {
 	})
 	t.Run("ends when the set closes", func(t *testing.T) {
 		rg.faults.Arm(faults.Rule{Match: route.Match{Kind: route.KindManifest, Method: "GET"}, Action: faults.Action{Kind: faults.KindStall}, Times: 1})
-		res, err := rawGet(t, tctx(t), rg.url("/v2/anon/img/manifests/v1"))
+		res, err := rawGet(t, clienttest.Context(t), rg.url("/v2/anon/img/manifests/v1"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -307,7 +308,7 @@ func TestHeaderFaults(t *testing.T) {
 		// containerd falls back to GET and hashes the body itself.
 		rg.faults.Arm(faults.Rule{Match: route.Match{Kind: route.KindManifest, Method: "HEAD"}, Action: faults.Action{Kind: faults.KindDropDigestHeader}, Times: 1})
 		before := rg.rec.count("GET", "/manifests/v1")
-		desc, err := rg.containerd(tctx(t), t, "anon/img", "", "")
+		desc, err := rg.containerd(clienttest.Context(t), t, "anon/img", "", "")
 		if err != nil || desc.Digest.String() != rg.manifest || rg.rec.count("GET", "/manifests/v1") != before+1 {
 			t.Errorf("containerd: %v digest %s", err, desc.Digest)
 		}
@@ -316,12 +317,12 @@ func TestHeaderFaults(t *testing.T) {
 		const ct = "application/vnd.criimage.wrong+json"
 		id := rg.faults.Arm(faults.Rule{Match: route.Match{Kind: route.KindManifest}, Action: faults.Action{Kind: faults.KindContentType, ContentType: ct}})
 		defer rg.faults.Clear(id)
-		desc, _ := rg.containerd(tctx(t), t, "anon/img", "", "")
+		desc, _ := rg.containerd(clienttest.Context(t), t, "anon/img", "", "")
 		if desc.MediaType != ct {
 			t.Errorf("containerd resolved media type %q, want %q", desc.MediaType, ct)
 		}
 		ref, _ := name.ParseReference(rg.ref("anon/img"))
-		if d, err := remote.Get(ref, remote.WithContext(tctx(t))); err != nil || string(d.MediaType) != ct {
+		if d, err := remote.Get(ref, remote.WithContext(clienttest.Context(t))); err != nil || string(d.MediaType) != ct {
 			t.Errorf("ggcr: %v, descriptor %+v", err, d)
 		}
 	})
@@ -337,7 +338,7 @@ func TestRedirects(t *testing.T) {
 			t.Fatalf("raw: %v, ended at %v", err, res.Request.URL)
 		}
 		before := len(rg.frec.all())
-		if _, err := rg.containerd(tctx(t), t, "token/img", auth.FixtureUser, auth.FixturePassword); err != nil {
+		if _, err := rg.containerd(clienttest.Context(t), t, "token/img", auth.FixtureUser, auth.FixturePassword); err != nil {
 			t.Fatal(err)
 		}
 		got := rg.frec.all()[before:]
@@ -357,7 +358,7 @@ func TestRedirects(t *testing.T) {
 		id := rg.faults.Arm(faults.Rule{Match: blobGET(rg.layers[0]), Action: faults.Action{Kind: faults.KindRedirectChallenge}})
 		defer rg.faults.Clear(id)
 		before := len(rg.frec.all())
-		_, err := rg.containerd(tctx(t), t, "token/img", auth.FixtureUser, auth.FixturePassword)
+		_, err := rg.containerd(clienttest.Context(t), t, "token/img", auth.FixtureUser, auth.FixturePassword)
 		if err == nil {
 			t.Fatal("pull through a challenging redirect target succeeded")
 		}
@@ -473,7 +474,7 @@ func TestMatchScoping(t *testing.T) {
 		if err != nil || res.StatusCode != 401 || !json.Valid(b) || rg.faults.Used(id) != 0 {
 			t.Errorf("401 got faulted: %v %s", err, b)
 		}
-		err = rg.ggcr(tctx(t), "token/img", 0, remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: auth.FixtureUser, Password: auth.FixturePassword})))
+		err = rg.ggcr(clienttest.Context(t), "token/img", 0, remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: auth.FixtureUser, Password: auth.FixturePassword})))
 		if !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Errorf("authorized pull: %v, want the truncation", err)
 		}

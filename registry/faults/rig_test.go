@@ -14,12 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/containerd/containerd/v2/core/images"
-	"github.com/containerd/containerd/v2/core/remotes"
-	"github.com/containerd/containerd/v2/core/remotes/docker"
-	"github.com/containerd/containerd/v2/plugins/content/local"
 	ctrdlog "github.com/containerd/log"
-	"github.com/google/go-containerregistry/pkg/name"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -28,6 +23,7 @@ import (
 
 	"github.com/criimage/criimage/registry/auth"
 	"github.com/criimage/criimage/registry/faults"
+	"github.com/criimage/criimage/registry/internal/clienttest"
 	"github.com/criimage/criimage/registry/route"
 )
 
@@ -160,13 +156,7 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	for _, repo := range []string{"anon/img", "token/img"} {
-		ref, err := name.ParseReference(strings.TrimPrefix(admin.URL, "http://") + "/" + repo + ":v1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := remote.Write(ref, rg.img); err != nil {
-			t.Fatal(err)
-		}
+		clienttest.PushGGCR(t, strings.TrimPrefix(admin.URL, "http://")+"/"+repo+":v1", rg.img)
 	}
 	d, _ := rg.img.Digest()
 	rg.manifest = d.String()
@@ -186,63 +176,15 @@ func (rg *rig) url(path string) string { return rg.srv.URL + path }
 
 // ggcr pulls with ggcr remote, reading every layer (digests verified); retries are quick.
 func (rg *rig) ggcr(ctx context.Context, repo string, retries int, opts ...remote.Option) error {
-	r, err := name.ParseReference(rg.ref(repo))
-	if err != nil {
-		return err
-	}
-	opts = append(opts, remote.WithContext(ctx), remote.WithRetryBackoff(remote.Backoff{Duration: time.Millisecond, Factor: 1, Steps: retries + 1}))
-	img, err := remote.Image(r, opts...)
-	if err != nil {
-		return err
-	}
-	if _, err := img.RawConfigFile(); err != nil {
-		return err
-	}
-	layers, err := img.Layers()
-	if err != nil {
-		return err
-	}
-	for _, l := range layers {
-		rc, err := l.Compressed()
-		if err != nil {
-			return err
-		}
-		_, err = io.Copy(io.Discard, rc)
-		rc.Close()
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	opts = append(opts, remote.WithRetryBackoff(remote.Backoff{Duration: time.Millisecond, Factor: 1, Steps: retries + 1}))
+	return clienttest.PullGGCR(ctx, rg.ref(repo), opts...)
 }
 
-// containerd pulls like CRI does: docker resolver (+ authorizer with creds when user != "") and
-// remotes.FetchHandler into a local content store, which verifies every digest.
+// containerd pulls like CRI does (clienttest.Containerd), with creds when user or secret is set.
 func (rg *rig) containerd(ctx context.Context, t *testing.T, repo, user, secret string) (ocispec.Descriptor, error) {
-	ropts := []docker.RegistryOpt{docker.WithPlainHTTP(docker.MatchAllHosts)}
+	c := clienttest.Containerd{Dir: t.TempDir()}
 	if user != "" || secret != "" {
-		ropts = append(ropts, docker.WithAuthorizer(docker.NewDockerAuthorizer(docker.WithAuthCreds(func(string) (string, string, error) {
-			return user, secret, nil
-		}))))
+		c.Authorizer = clienttest.Creds(user, secret)
 	}
-	r := docker.NewResolver(docker.ResolverOptions{Hosts: docker.ConfigureDefaultRegistries(ropts...)})
-	n, desc, err := r.Resolve(ctx, rg.ref(repo))
-	if err != nil {
-		return desc, err
-	}
-	f, err := r.Fetcher(ctx, n)
-	if err != nil {
-		return desc, err
-	}
-	cs, err := local.NewStore(t.TempDir())
-	if err != nil {
-		return desc, err
-	}
-	return desc, images.Dispatch(ctx, images.Handlers(remotes.FetchHandler(cs, f), images.ChildrenHandler(cs)), nil, desc)
-}
-
-func tctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return c
+	return c.Pull(ctx, rg.ref(repo))
 }

@@ -13,12 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/containerd/containerd/v2/core/images"
-	"github.com/containerd/containerd/v2/core/remotes"
-	"github.com/containerd/containerd/v2/core/remotes/docker"
-	"github.com/containerd/containerd/v2/plugins/content/local"
 	ctrdlog "github.com/containerd/log"
 	"github.com/google/go-containerregistry/pkg/name"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
@@ -27,6 +22,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/criimage/criimage/registry/gates"
+	"github.com/criimage/criimage/registry/internal/clienttest"
 	"github.com/criimage/criimage/registry/route"
 )
 
@@ -96,12 +92,6 @@ func get(ctx context.Context, u string) (int, []byte, error) {
 	return res.StatusCode, b, err
 }
 
-func tctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return c
-}
-
 type result struct {
 	status int
 	err    error
@@ -118,11 +108,11 @@ func TestConcurrentClients(t *testing.T) {
 	results := make(chan result, n)
 	for range n {
 		go func() {
-			st, _, err := get(tctx(t), rg.srv.URL+blob)
+			st, _, err := get(clienttest.Context(t), rg.srv.URL+blob)
 			results <- result{st, err}
 		}()
 	}
-	if err := g.Wait(tctx(t)); err != nil {
+	if err := g.Wait(clienttest.Context(t)); err != nil {
 		t.Fatal(err)
 	}
 	for range n - 1 { // the others complete while one is held
@@ -153,11 +143,11 @@ func TestFail(t *testing.T) {
 	done := make(chan result, 1)
 	var body []byte
 	go func() {
-		st, b, err := get(tctx(t), rg.srv.URL+"/v2/anon/img/manifests/v1")
+		st, b, err := get(clienttest.Context(t), rg.srv.URL+"/v2/anon/img/manifests/v1")
 		body = b
 		done <- result{st, err}
 	}()
-	if err := g.Wait(tctx(t)); err != nil {
+	if err := g.Wait(clienttest.Context(t)); err != nil {
 		t.Fatal(err)
 	}
 	g.Fail(http.StatusTooManyRequests)
@@ -178,10 +168,10 @@ func TestFail(t *testing.T) {
 func TestClientGone(t *testing.T) {
 	rg := newRig(t)
 	g := rg.gates.Arm(route.Match{Kind: route.KindBlob})
-	ctx, cancel := context.WithCancel(tctx(t))
+	ctx, cancel := context.WithCancel(clienttest.Context(t))
 	done := make(chan error, 1)
 	go func() { _, _, err := get(ctx, rg.srv.URL+"/v2/anon/img/blobs/"+rg.layers[1]); done <- err }()
-	if err := g.Wait(tctx(t)); err != nil {
+	if err := g.Wait(clienttest.Context(t)); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -205,24 +195,13 @@ func TestClientGone(t *testing.T) {
 func TestHoldsContainerdPull(t *testing.T) {
 	rg := newRig(t)
 	g := rg.gates.Arm(route.Match{Method: "GET", Kind: route.KindBlob, Digest: digestOf(rg.layers[0])})
-	r := docker.NewResolver(docker.ResolverOptions{Hosts: docker.ConfigureDefaultRegistries(docker.WithPlainHTTP(docker.MatchAllHosts))})
 	done := make(chan error, 1)
+	dir := t.TempDir()
 	go func() {
-		ctx := tctx(t)
-		n, desc, err := r.Resolve(ctx, rg.host+"/anon/img:v1")
-		if err != nil {
-			done <- err
-			return
-		}
-		f, _ := r.Fetcher(ctx, n)
-		cs, err := local.NewStore(t.TempDir())
-		if err != nil {
-			done <- err
-			return
-		}
-		done <- images.Dispatch(ctx, images.Handlers(remotes.FetchHandler(cs, f), images.ChildrenHandler(cs)), nil, desc)
+		_, err := clienttest.Containerd{Dir: dir}.Pull(clienttest.Context(t), rg.host+"/anon/img:v1")
+		done <- err
 	}()
-	if err := g.Wait(tctx(t)); err != nil {
+	if err := g.Wait(clienttest.Context(t)); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -247,7 +226,7 @@ func TestWaitHonoursContext(t *testing.T) {
 	// Release before any request: the next matching request passes without waiting.
 	g2 := rg.gates.Arm(route.Match{Kind: route.KindManifest})
 	g2.Release()
-	if st, _, err := get(tctx(t), rg.srv.URL+"/v2/anon/img/manifests/v1"); err != nil || st != 200 {
+	if st, _, err := get(clienttest.Context(t), rg.srv.URL+"/v2/anon/img/manifests/v1"); err != nil || st != 200 {
 		t.Errorf("pre-released gate: %d %v", st, err)
 	}
 	waitFor(t, g2.Held(), "pre-released gate to count as held")
@@ -258,10 +237,10 @@ func TestCloseFailsHeld(t *testing.T) {
 	g := rg.gates.Arm(route.Match{Kind: route.KindManifest})
 	done := make(chan result, 1)
 	go func() {
-		st, _, err := get(tctx(t), rg.srv.URL+"/v2/anon/img/manifests/v1")
+		st, _, err := get(clienttest.Context(t), rg.srv.URL+"/v2/anon/img/manifests/v1")
 		done <- result{st, err}
 	}()
-	if err := g.Wait(tctx(t)); err != nil {
+	if err := g.Wait(clienttest.Context(t)); err != nil {
 		t.Fatal(err)
 	}
 	rg.gates.Close()
@@ -276,7 +255,7 @@ func waitFor(t *testing.T, ch <-chan struct{}, what string) {
 	t.Helper()
 	select {
 	case <-ch:
-	case <-tctx(t).Done():
+	case <-clienttest.Context(t).Done():
 		t.Fatalf("timed out waiting for %s", what)
 	}
 }

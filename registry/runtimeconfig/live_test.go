@@ -2,7 +2,6 @@ package runtimeconfig
 
 import (
 	"context"
-	"io"
 	"net"
 	"os"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/criimage/criimage/registry"
+	"github.com/criimage/criimage/registry/internal/clienttest"
 	"github.com/criimage/criimage/registry/route"
 )
 
@@ -156,40 +156,5 @@ func contains(ss []string, s string) bool {
 // seed pushes img into repo:tag through the registry's Go seeding API.
 func seed(t *testing.T, reg *registry.Registry, repo, tag string, img v1.Image) {
 	t.Helper()
-	layers, err := img.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range layers {
-		rc, err := l.Compressed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := reg.PutBlob(repo, b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfg, err := img.RawConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := reg.PutBlob(repo, cfg); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := img.RawManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mt, err := img.MediaType()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := reg.PutManifest(repo, tag, string(mt), raw); err != nil {
-		t.Fatal(err)
-	}
+	clienttest.Seed(t, reg, repo, tag, img)
 }

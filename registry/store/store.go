@@ -375,15 +375,33 @@ func (s *Store) Tag(repoName, tag string, d digest.Digest) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.repos[repoName]
-	if r == nil {
-		return fmt.Errorf("%w: %s@%s", ErrManifestUnknown, repoName, d)
-	}
-	if _, ok := r.manifests[d]; !ok {
-		return fmt.Errorf("%w: %s@%s", ErrManifestUnknown, repoName, d)
+	r, err := s.manifestRepoLocked(repoName, d)
+	if err != nil {
+		return err
 	}
 	r.tags[tag] = d
 	return nil
+}
+
+// manifestRepoLocked returns repo when it holds manifest d. Callers hold s.mu.
+func (s *Store) manifestRepoLocked(repoName string, d digest.Digest) (*repo, error) {
+	r := s.repos[repoName]
+	if r == nil {
+		return nil, fmt.Errorf("%w: %s@%s", ErrManifestUnknown, repoName, d)
+	}
+	if _, ok := r.manifests[d]; !ok {
+		return nil, fmt.Errorf("%w: %s@%s", ErrManifestUnknown, repoName, d)
+	}
+	return r, nil
+}
+
+// tagged returns what tag names in r (a nil r has no tags).
+func (r *repo) tagged(tag string) (digest.Digest, bool) {
+	if r == nil {
+		return "", false
+	}
+	d, ok := r.tags[tag]
+	return d, ok
 }
 
 // DeleteTag removes tag from repo; the manifest stays.
@@ -397,10 +415,7 @@ func (s *Store) DeleteTag(repoName, tag string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.repos[repoName]
-	if r == nil {
-		return fmt.Errorf("%w: %s:%s", ErrManifestUnknown, repoName, tag)
-	}
-	if _, ok := r.tags[tag]; !ok {
+	if _, ok := r.tagged(tag); !ok {
 		return fmt.Errorf("%w: %s:%s", ErrManifestUnknown, repoName, tag)
 	}
 	delete(r.tags, tag)
@@ -411,12 +426,9 @@ func (s *Store) DeleteTag(repoName, tag string) error {
 func (s *Store) DeleteManifest(repoName string, d digest.Digest) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.repos[repoName]
-	if r == nil {
-		return fmt.Errorf("%w: %s@%s", ErrManifestUnknown, repoName, d)
-	}
-	if _, ok := r.manifests[d]; !ok {
-		return fmt.Errorf("%w: %s@%s", ErrManifestUnknown, repoName, d)
+	r, err := s.manifestRepoLocked(repoName, d)
+	if err != nil {
+		return err
 	}
 	delete(r.manifests, d)
 	for t, td := range r.tags {

@@ -318,6 +318,17 @@ func (s *Spec) Gate(m route.Match) *gates.Gate {
 	return g
 }
 
+// PullHeld starts a pull of ref (PullAsync) whose GET of blob d in repo the registry holds, and
+// returns once the request is held: the pull is then surely in flight. what names the blob for a
+// failure message. Release the gate to let the pull go on.
+func (s *Spec) PullHeld(ctx context.Context, ref string, auth *runtime.AuthConfig, repo string, d digest.Digest, what string) (*gates.Gate, <-chan PullResult) {
+	GinkgoHelper()
+	g := s.GateBlob(repo, d)
+	res := s.PullAsync(ctx, ref, auth)
+	s.WaitHeld(ctx, g, what)
+	return g, res
+}
+
 // GateBlob holds the first GET of blob d in repo (Gate).
 func (s *Spec) GateBlob(repo string, d digest.Digest) *gates.Gate {
 	return s.Gate(route.Match{Method: "GET", Repo: repo, Kind: route.KindBlob, Digest: d})

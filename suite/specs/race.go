@@ -9,6 +9,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/criimage/criimage/fixtures"
 	"github.com/criimage/criimage/registry/route"
 	"github.com/criimage/criimage/suite/framework"
 	"github.com/criimage/criimage/suite/harness"
@@ -19,19 +20,9 @@ func raceSpecs(su *framework.Tree) {
 	Describe("Concurrency", func() {
 		su.Spec("RACE-001", "concurrent pulls of one reference all succeed with the same image_ref",
 			framework.Meta{Refs: []string{"IS-35"}}, func(ctx context.Context, s *harness.Spec) {
-				img := s.Unique(3, 2048)
-				repo := s.Push(img, "anon", "v1")
-				ref := s.Ref(repo, "v1")
-				g := s.GateBlob(repo, img.Layers[0])
-				var results []<-chan harness.PullResult
-				for range 4 {
-					results = append(results, s.PullAsync(ctx, ref, nil))
-				}
-				s.WaitHeld(ctx, g, "the first layer")
-				g.Release()
+				_, _, ref, results := concurrentPulls(ctx, s, 4)
 				var ids []string
-				for i, ch := range results {
-					r := <-ch
+				for i, r := range results {
 					Expect(r.Err).NotTo(HaveOccurred(), "concurrent pull #%d", i)
 					ids = append(ids, r.ImageRef)
 				}
@@ -43,18 +34,9 @@ func raceSpecs(su *framework.Tree) {
 
 		su.Spec("RACE-002", "concurrent pulls of one reference fetch each blob once",
 			framework.Meta{Level: framework.Recommended, Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
-				img := s.Unique(3, 2048)
-				repo := s.Push(img, "anon", "v1")
-				ref := s.Ref(repo, "v1")
-				g := s.GateBlob(repo, img.Layers[0])
-				var results []<-chan harness.PullResult
-				for range 4 {
-					results = append(results, s.PullAsync(ctx, ref, nil))
-				}
-				s.WaitHeld(ctx, g, "the first layer")
-				g.Release()
-				for _, ch := range results {
-					Expect((<-ch).Err).NotTo(HaveOccurred())
+				img, repo, _, results := concurrentPulls(ctx, s, 4)
+				for _, r := range results {
+					Expect(r.Err).NotTo(HaveOccurred())
 				}
 				for _, l := range append([]digest.Digest{img.Config}, img.Layers...) {
 					Expect(s.EventuallyBlobGets(repo, l)).To(Equal(1), "blob %s fetched more than once by 4 concurrent pulls", l)
@@ -66,9 +48,7 @@ func raceSpecs(su *framework.Tree) {
 				img := s.Unique(3, 1024)
 				repo := s.Push(img, "anon", "v1")
 				ref := s.Ref(repo, "v1")
-				g := s.GateBlob(repo, img.Layers[2])
-				res := s.PullAsync(ctx, ref, nil)
-				s.WaitHeld(ctx, g, "the last layer")
+				g, res := s.PullHeld(ctx, ref, nil, repo, img.Layers[2], "the last layer")
 				s.ExpectAbsent(ctx, ref, img.ID, s.DigestRef(repo, img))
 				g.Release()
 				r := <-res
@@ -81,9 +61,7 @@ func raceSpecs(su *framework.Tree) {
 				img := s.Unique(2, 1024)
 				repo := s.Push(img, "anon", "v1")
 				ref := s.Ref(repo, "v1")
-				g := s.GateBlob(repo, img.Layers[1])
-				res := s.PullAsync(ctx, ref, nil)
-				s.WaitHeld(ctx, g, "the last layer")
+				g, res := s.PullHeld(ctx, ref, nil, repo, img.Layers[1], "the last layer")
 				Expect(s.Remove(ctx, ref)).To(Succeed(), "RemoveImage of an image still being pulled")
 				g.Release()
 				r := <-res
@@ -229,4 +207,24 @@ func expectConsistent(ctx context.Context, s *harness.Spec, ref, id string) {
 	Expect(listed).NotTo(BeNil(), "ImageStatus shows %s but ListImages does not", ref)
 	Expect(st.GetId()).To(Equal(id))
 	Expect(listed.GetId()).To(Equal(id))
+}
+
+// concurrentPulls starts n pulls of one fresh image while its first layer is held at the registry,
+// so that all of them are in flight together, then lets them finish and returns their results.
+func concurrentPulls(ctx context.Context, s *harness.Spec, n int) (img fixtures.Image, repo, ref string, results []harness.PullResult) {
+	GinkgoHelper()
+	img = s.Unique(3, 2048)
+	repo = s.Push(img, "anon", "v1")
+	ref = s.Ref(repo, "v1")
+	g := s.GateBlob(repo, img.Layers[0])
+	var chans []<-chan harness.PullResult
+	for range n {
+		chans = append(chans, s.PullAsync(ctx, ref, nil))
+	}
+	s.WaitHeld(ctx, g, "the first layer")
+	g.Release()
+	for _, ch := range chans {
+		results = append(results, <-ch)
+	}
+	return img, repo, ref, results
 }

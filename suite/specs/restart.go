@@ -44,9 +44,7 @@ func restartSpecs(su *framework.Tree) {
 				img := s.Unique(2, 1024)
 				repo := s.Push(img, "anon", "v1")
 				ref := s.Ref(repo, "v1")
-				g := s.GateBlob(repo, img.Layers[1])
-				res := s.PullAsync(ctx, ref, nil)
-				s.WaitHeld(ctx, g, "the last layer")
+				g, res := s.PullHeld(ctx, ref, nil, repo, img.Layers[1], "the last layer")
 				Expect(s.Env.RunRestart(ctx)).To(Succeed())
 				g.Release()
 				r := <-res
