@@ -119,11 +119,13 @@ func Collect(dir string) (*Census, error) {
 		if !te.IsDir() {
 			continue
 		}
-		runs, err := filepath.Glob(filepath.Join(dir, te.Name(), "run-*"))
-		if err != nil || len(runs) == 0 {
-			continue
+		runs, err := runDirs(filepath.Join(dir, te.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("census: %w", err)
 		}
-		sort.Strings(runs)
+		if len(runs) == 0 {
+			continue // not a target (the background load's logs, for one)
+		}
 		t := &Target{Specs: map[string]Outcomes{}}
 		perRun := make([]map[string]string, 0, len(runs))
 		for _, run := range runs {
@@ -171,6 +173,22 @@ func Collect(dir string) (*Census, error) {
 		return nil, fmt.Errorf("census: no runs under %s (want TARGET/run-NN/)", dir)
 	}
 	return c, nil
+}
+
+// runDirs lists the run-* directories of a target directory, sorted.
+func runDirs(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var runs []string
+	for _, e := range entries {
+		if e.IsDir() && strings.HasPrefix(e.Name(), "run-") {
+			runs = append(runs, filepath.Join(dir, e.Name()))
+		}
+	}
+	sort.Strings(runs)
+	return runs, nil
 }
 
 // Load reads a census file.

@@ -52,6 +52,13 @@ func TestCollectAndCheck(t *testing.T) {
 		writeRun(t, dir, Reference, i, 0, map[string]string{"PULL-001": report.Passed, "RACE-001": ref})
 	}
 	writeRun(t, dir, "containerd-1.6.20", 1, 1, nil)
+	// A background load's logs beside the targets are not a target.
+	if err := os.MkdirAll(filepath.Join(dir, "load"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "load", "run-1.log"), []byte("ok"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	writeRun(t, dir, "containerd-1.6.20", 2, 0, map[string]string{"PULL-001": report.Passed})
 
 	c, err := Collect(dir)
