@@ -95,9 +95,9 @@ func newFixtures(ctx context.Context) (*fixtures, error) {
 	}
 	// The bait registry's token service sends every request elsewhere: POST (password form) to
 	// its foreign host, GET (Basic) to the recorder on its own IP and another port.
-	bait.Faults().Arm(faults.Rule{Match: route.Match{Kind: route.KindToken, Method: http.MethodPost},
+	bait.Faults().Arm(faults.Rule{Match: route.Match{Listener: route.ListenerPlain, Kind: route.KindToken, Method: http.MethodPost},
 		Action: faults.Action{Kind: faults.KindRedirectAway, Status: http.StatusTemporaryRedirect}})
-	bait.Faults().Arm(faults.Rule{Match: route.Match{Kind: route.KindToken, Method: http.MethodGet},
+	bait.Faults().Arm(faults.Rule{Match: route.Match{Listener: route.ListenerPlain, Kind: route.KindToken, Method: http.MethodGet},
 		Action: faults.Action{Kind: faults.KindRedirectAway, Status: http.StatusPermanentRedirect, Location: bait.OtherPortURL()}})
 	for i, ns := range []string{"token", "token-get"} {
 		if err := add(&fx.baits, bait, imgfixtures.Unique(fmt.Sprintf("soak-bait-%d", i), 1, 1024), fmt.Sprintf("%s/soak-bait-%d", ns, i), userPass(), "pull-bait", false); err != nil {

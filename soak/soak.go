@@ -279,6 +279,11 @@ func Run(ctx context.Context, opts Options) (*Figures, error) {
 	defer fx.close()
 	r := &run{opts: opts, fx: fx, root: filepath.Join(dir, "root"), sock: filepath.Join(sockDir, "s.sock"),
 		fig: newFigures(opts.Seed, opts.Workers), rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))}
+	defer func() {
+		// Whatever the phases found, and also when one stopped the run.
+		r.fig.CredentialHits = fx.credentialHits()
+		r.fig.summarize()
+	}()
 	for _, phase := range []struct {
 		name string
 		fn   func(context.Context) error
@@ -290,8 +295,6 @@ func Run(ctx context.Context, opts Options) (*Figures, error) {
 		}
 		r.fig.Phases[phase.name] = time.Since(start).Seconds()
 	}
-	r.fig.CredentialHits = fx.credentialHits()
-	r.fig.summarize()
 	return r.fig, nil
 }
 
