@@ -32,6 +32,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -128,20 +129,20 @@ type Rule struct {
 	Times  int         `json:"times,omitempty"`
 }
 
-var actionKinds = []string{
-	faults.KindStatus, faults.KindReset, faults.KindTruncate, faults.KindCorrupt, faults.KindDrip,
-	faults.KindStall, faults.KindDropDigestHeader, faults.KindContentType, faults.KindRedirectForeign,
-	faults.KindRedirectChallenge,
+// actionKinds are the fault kinds the control API accepts.
+func actionKinds() []string {
+	return []string{
+		faults.KindStatus, faults.KindReset, faults.KindTruncate, faults.KindCorrupt, faults.KindDrip,
+		faults.KindStall, faults.KindDropDigestHeader, faults.KindContentType, faults.KindRedirectForeign,
+		faults.KindRedirectChallenge, faults.KindRedirectAway, faults.KindHangUp,
+	}
 }
 
 // toFault validates r and converts it.
 func (r Rule) toFault() (faults.Rule, error) {
-	known := false
-	for _, k := range actionKinds {
-		known = known || k == r.Action.Kind
-	}
+	known := slices.Contains(actionKinds(), r.Action.Kind)
 	if !known {
-		return faults.Rule{}, fmt.Errorf("unknown action kind %q (want one of %s)", r.Action.Kind, strings.Join(actionKinds, ", "))
+		return faults.Rule{}, fmt.Errorf("unknown action kind %q (want one of %s)", r.Action.Kind, strings.Join(actionKinds(), ", "))
 	}
 	if r.Times < 0 {
 		return faults.Rule{}, fmt.Errorf("negative times %d", r.Times)

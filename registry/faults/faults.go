@@ -42,6 +42,9 @@ const (
 	// request sent elsewhere (307/308 make a client repeat the method and body — a token POST
 	// and its form included).
 	KindRedirectAway = "redirect-away"
+	// KindHangUp resets the connection before any answer, for every method (HEAD included): to
+	// the client the registry is as gone as an unreachable host, on a reference that still names it.
+	KindHangUp = "hang-up"
 )
 
 // ChallengePath is the path prefix on the foreign host that answers every request with a 401 auth
@@ -105,7 +108,7 @@ func New(opts Options) *Set {
 func (s *Set) Arm(r Rule) string {
 	switch r.Action.Kind {
 	case KindStatus, KindReset, KindTruncate, KindCorrupt, KindDrip, KindStall,
-		KindDropDigestHeader, KindContentType:
+		KindDropDigestHeader, KindContentType, KindHangUp:
 	case KindRedirectAway:
 		if r.Action.Location == "" && s.foreignURL == nil {
 			panic(fmt.Sprintf("faults: Arm: action %q without Location needs Options.ForeignURL", r.Action.Kind))
@@ -189,7 +192,7 @@ func (s *Set) pick(listener route.Listener, method string, rt route.Route) *arme
 		if method == http.MethodHead && needsBody(a.rule.Action.Kind) {
 			continue
 		}
-		if a.rule.Action.Kind == KindStatus || a.rule.Action.Kind == KindRedirectAway {
+		if k := a.rule.Action.Kind; k == KindStatus || k == KindRedirectAway || k == KindHangUp {
 			s.useLocked(a)
 		}
 		return a
@@ -237,6 +240,9 @@ func (s *Set) Middleware(listener route.Listener, next http.Handler) http.Handle
 			return
 		case KindRedirectAway:
 			s.redirectAway(w, r, a.rule.Action)
+			return
+		case KindHangUp:
+			hangUp(w)
 			return
 		}
 		fw := &faultWriter{w: w, r: r, rt: rt, s: s, a: a, act: a.rule.Action}
@@ -487,6 +493,15 @@ func (fw *faultWriter) stall() {
 	case <-fw.s.closed:
 	}
 	panic(http.ErrAbortHandler)
+}
+
+// hangUp resets the request's connection without answering (an HTTP/2 stream is aborted).
+func hangUp(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	resetConn(conn)
 }
 
 // resetConn closes conn with SO_LINGER 0, so the peer sees a TCP RST (connection reset by peer).

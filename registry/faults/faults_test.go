@@ -165,6 +165,24 @@ func TestBodyFaults(t *testing.T) {
 			t.Errorf("ggcr: %v, want connection reset", err)
 		}
 	})
+	t.Run("hang-up: HEAD and GET of the manifest reset before any answer", func(t *testing.T) {
+		id := rg.faults.Arm(faults.Rule{Match: route.Match{Repo: "anon/img", Kind: route.KindManifest}, Action: faults.Action{Kind: faults.KindHangUp}})
+		defer rg.faults.Clear(id)
+		for _, method := range []string{http.MethodHead, http.MethodGet} {
+			req, err := http.NewRequestWithContext(clienttest.Context(t), method, rg.url("/v2/anon/img/manifests/v1"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err == nil {
+				resp.Body.Close()
+				t.Errorf("%s manifest: answered %s, want the connection reset", method, resp.Status)
+			}
+		}
+		if _, err := rg.containerd(clienttest.Context(t), t, "anon/img", "", ""); err == nil {
+			t.Errorf("containerd resolved a manifest whose requests all hang up")
+		}
+	})
 	t.Run("corrupt: digest mismatch", func(t *testing.T) {
 		id := rg.faults.Arm(faults.Rule{Match: blobGET(layer), Action: faults.Action{Kind: faults.KindCorrupt, AfterBytes: 5}})
 		defer rg.faults.Clear(id)

@@ -84,11 +84,13 @@ func (su *Tree) Spec(id, text string, m Meta, body Body) {
 			}
 		}
 		s := su.env.Begin(id)
-		// The body, then LEAK-001 for every error the body saw: inside the body's run so that a
-		// known leak is covered by the expectations like any other failure. (Errors returned during
+		// The body, then the one-image invariant for every image the body pulled, then LEAK-001
+		// for every error the body saw: inside the body's run so that a known deviation is covered
+		// by the expectations like any other failure. (Errors returned during
 		// cleanup are scanned by the suite-wide hook in Register.)
 		run := func() {
 			body(ctx, s)
+			s.ExpectPulledDescribedOnce(ctx)
 			Expect(su.env.Secrets.TakeLeaks()).To(BeEmpty(), "the target returned a secret in an error message (LEAK-001)")
 		}
 		exp, expected := su.exp.Lookup(id)

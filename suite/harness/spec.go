@@ -34,8 +34,10 @@ type Spec struct {
 	n       int
 	catalog *fixtures.Set
 
-	mu     sync.Mutex
-	pulled []string // references to remove at cleanup
+	mu             sync.Mutex
+	cleanup        []string // references to remove at cleanup
+	pulledIDs      []string // image_ref of every successful pull
+	deferInvariant bool     // DeferOneDescription
 }
 
 // Begin starts a spec: it records the journal position and registers cleanup of everything the
@@ -44,7 +46,7 @@ func (e *Env) Begin(id string) *Spec {
 	s := &Spec{Env: e, ID: id, start: e.Reg.Journal().Last()}
 	DeferCleanup(func(ctx SpecContext) {
 		s.mu.Lock()
-		refs := slices.Clone(s.pulled)
+		refs := slices.Clone(s.cleanup)
 		s.mu.Unlock()
 		for _, r := range refs {
 			cctx, cancel := context.WithTimeout(ctx, e.Cfg.RPCTimeout)
@@ -103,7 +105,7 @@ func (s *Spec) PushUnique(tag string) (fixtures.Image, string) {
 func (s *Spec) Track(ref string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.pulled = append(s.pulled, ref)
+	s.cleanup = append(s.cleanup, ref)
 }
 
 // ctx bounds one CRI call.
@@ -121,7 +123,9 @@ func (s *Spec) PullSpec(ctx context.Context, spec *runtime.ImageSpec, auth *runt
 	return s.PullRequest(ctx, &runtime.PullImageRequest{Image: spec, Auth: auth})
 }
 
-// PullRequest calls PullImage with a whole request (e.g. with a sandbox_config).
+// PullRequest calls PullImage with a whole request (e.g. with a sandbox_config). After a
+// successful pull it checks the one-image invariant for the image (ExpectOneDescription) unless
+// the spec deferred it (DeferOneDescription).
 func (s *Spec) PullRequest(ctx context.Context, req *runtime.PullImageRequest) (string, error) {
 	s.Track(req.GetImage().GetImage())
 	cctx, cancel := s.ctx(ctx)
@@ -130,10 +134,14 @@ func (s *Spec) PullRequest(ctx context.Context, req *runtime.PullImageRequest) (
 	if err != nil {
 		return "", err
 	}
-	if resp.GetImageRef() != "" {
-		s.Track(resp.GetImageRef())
+	id := resp.GetImageRef()
+	if id != "" {
+		s.Track(id)
+		if s.pulled(id) {
+			s.ExpectOneDescription(ctx, id)
+		}
 	}
-	return resp.GetImageRef(), nil
+	return id, nil
 }
 
 // KubeletSandbox is a PodSandboxConfig shaped like the one kubelet sends with every PullImage
@@ -304,6 +312,7 @@ func (s *Spec) PullAsync(ctx context.Context, ref string, auth *runtime.AuthConf
 		resp, err := s.Env.Images.PullImage(ctx, &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: ref}, Auth: auth})
 		if resp.GetImageRef() != "" {
 			s.Track(resp.GetImageRef())
+			s.pulled(resp.GetImageRef()) // checked at the end of the body: the spec races it
 		}
 		ch <- PullResult{ImageRef: resp.GetImageRef(), Err: err}
 	}()

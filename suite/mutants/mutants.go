@@ -56,6 +56,16 @@ const (
 	DigestsMissing = "digests-missing"
 	PinnedIgnored  = "pinned-ignored"
 
+	RepullRemovesFirst  = "repull-removes-first"
+	PullsSerialized     = "pulls-serialized"
+	PinnedAll           = "pinned-all"
+	ListSizeDiffers     = "list-size-differs"
+	StatusDigestNoTags  = "status-digest-no-tags"
+	RemoveTruncatedNoop = "remove-truncated-noop"
+	DigestPullTagged    = "digest-pull-tagged-latest"
+	ListFilterIgnored   = "list-filter-ignored"
+	PullAuthAsNotFound  = "pull-auth-as-notfound"
+
 	FsTimestampZero = "fsinfo-timestamp-zero"
 	FsUsedConstant  = "fsinfo-used-constant"
 	FsNoMountpoint  = "fsinfo-no-mountpoint"
@@ -108,6 +118,15 @@ func Catalog() []Mutant {
 		{TagsMissing, "Image.repo_tags is empty (IS-26)", []string{"PULL-002", "LIST-001"}, false},
 		{DigestsMissing, "Image.repo_digests is empty (IS-26)", []string{"PULL-002"}, false},
 		{PinnedIgnored, "Image.pinned is always false (IS-30)", []string{"STATUS-004"}, true},
+		{RepullRemovesFirst, "PullImage of a reference already present removes that image first, so a re-pull that fails leaves the node without it (containerd#9224)", []string{"FAIL-009", "PULL-009"}, true},
+		{PullsSerialized, "one PullImage at a time: a pull waits for every pull before it, so one slow registry stalls every other pull", []string{"RACE-009"}, true},
+		{PinnedAll, "Image.pinned is true for every image, which turns kubelet's image GC off (IS-30)", []string{"STATUS-006"}, true},
+		{ListSizeDiffers, "ListImages and StreamImages report a size one byte larger than ImageStatus does (IS-27, IS-35)", []string{"PULL-001"}, true},
+		{StatusDigestNoTags, "ImageStatus by a repository digest answers the image without its repo_tags (IS-26)", []string{"PULL-001"}, true},
+		{RemoveTruncatedNoop, "RemoveImage of a truncated ID answers OK and removes nothing, while ImageStatus resolves that truncated ID (IS-10, IS-25)", []string{"RM-009"}, true},
+		{DigestPullTagged, "an image known by repository digest only also reports NAME:latest in repo_tags, a tag nobody pulled (IS-26)", []string{"PULL-004"}, true},
+		{ListFilterIgnored, "ListImages and StreamImages ignore filter.image and return every image (IS-24)", []string{"LIST-006"}, true},
+		{PullAuthAsNotFound, "a pull refused for want of authorization fails with NotFound (\"repository does not exist or may require authorization\"), not Unauthenticated or PermissionDenied", []string{"FAIL-010"}, true},
 		{FsTimestampZero, "ImageFsInfo timestamps are 0 (IS-38)", []string{"FS-001"}, true},
 		{FsUsedConstant, "ImageFsInfo used_bytes never changes from its first answer (IS-39, IS-10)", []string{"FS-002"}, true},
 		{FsNoMountpoint, "ImageFsInfo has no fs_id (IS-37)", []string{"FS-001"}, false},

@@ -50,6 +50,8 @@ type Proxy struct {
 	ghosts  map[string]*runtime.Image // reference → fabricated image (FailedPullVisible)
 	fsFirst *uint64                   // first used_bytes seen (FsUsedConstant)
 	pulling map[string]int            // references being pulled (PullConcurrentFails)
+
+	pullTurn chan struct{} // a token per pull in progress, capacity 1 (PullsSerialized)
 }
 
 // Start serves a proxy for mutant (None for the identity) on a unix socket in a new temp dir,
@@ -84,6 +86,7 @@ func Start(ctx context.Context, upstream, mutant string) (*Proxy, error) {
 		served:   make(chan error, 1),
 		ghosts:   map[string]*runtime.Image{},
 		pulling:  map[string]int{},
+		pullTurn: make(chan struct{}, 1),
 	}
 	runtime.RegisterImageServiceServer(p.srv, p)
 	runtime.RegisterRuntimeServiceServer(p.srv, &runtimeProxy{up: p.runtime})
@@ -139,6 +142,17 @@ func (p *Proxy) mutateImage(img *runtime.Image) *runtime.Image {
 		img.RepoDigests = nil
 	case PinnedIgnored:
 		img.Pinned = false
+	case PinnedAll:
+		img.Pinned = true
+	case DigestPullTagged:
+		if len(img.RepoTags) == 0 {
+			for _, d := range img.RepoDigests {
+				if name, _, ok := strings.Cut(d, "@"); ok {
+					img.RepoTags = append(img.RepoTags, name+":latest")
+					break
+				}
+			}
+		}
 	case UIDAndUsername:
 		switch {
 		case img.Uid != nil && img.Username == "":
@@ -154,6 +168,9 @@ func (p *Proxy) mutateImage(img *runtime.Image) *runtime.Image {
 func (p *Proxy) listing(imgs []*runtime.Image, filter *runtime.ImageFilter) []*runtime.Image {
 	for _, img := range imgs {
 		p.mutateImage(img)
+		if p.is(ListSizeDiffers) {
+			img.Size++
+		}
 	}
 	switch p.mutant {
 	case ListOmitNewest:
@@ -218,6 +235,22 @@ func (p *Proxy) PullImage(ctx context.Context, req *runtime.PullImageRequest) (*
 			p.mu.Unlock()
 		}()
 	}
+	if p.is(PullsSerialized) {
+		select {
+		case p.pullTurn <- struct{}{}:
+			defer func() { <-p.pullTurn }()
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+	}
+	if p.is(RepullRemovesFirst) {
+		st, err := p.images.ImageStatus(ctx, &runtime.ImageStatusRequest{Image: req.GetImage()})
+		if err == nil && st.GetImage() != nil {
+			if _, err := p.images.RemoveImage(ctx, &runtime.RemoveImageRequest{Image: &runtime.ImageSpec{Image: st.GetImage().GetId()}}); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if p.is(PullCachedTag) {
 		st, err := p.images.ImageStatus(ctx, &runtime.ImageStatusRequest{Image: req.GetImage()})
 		if err == nil && st.GetImage() != nil && slices.Contains(st.GetImage().GetRepoTags(), req.GetImage().GetImage()) {
@@ -267,6 +300,10 @@ func (p *Proxy) pullFailed(req *runtime.PullImageRequest, err error) error {
 		}
 	case PullErrorCodeUnknown:
 		return status.Error(codes.Unknown, status.Convert(err).Message())
+	case PullAuthAsNotFound:
+		if c := status.Code(err); c == codes.Unauthenticated || c == codes.PermissionDenied {
+			return status.Error(codes.NotFound, status.Convert(err).Message())
+		}
 	case FailedPullVisible:
 		ref := req.GetImage().GetImage()
 		if ref != "" {
@@ -344,6 +381,9 @@ func (p *Proxy) ImageStatus(ctx context.Context, req *runtime.ImageStatusRequest
 		return resp, nil
 	}
 	p.mutateImage(resp.Image)
+	if p.is(StatusDigestNoTags) && strings.Contains(key, "@") {
+		resp.Image.RepoTags = nil
+	}
 	if p.mutant == StatusInfoInvalidJSON {
 		for k, v := range resp.Info {
 			resp.Info[k] = v[:len(v)/2]
@@ -370,6 +410,9 @@ func (p *Proxy) caseFold(ctx context.Context, key string) (*runtime.Image, error
 
 // ListImages forwards the listing with the list mutants applied.
 func (p *Proxy) ListImages(ctx context.Context, req *runtime.ListImagesRequest) (*runtime.ListImagesResponse, error) {
+	if p.is(ListFilterIgnored) {
+		req = &runtime.ListImagesRequest{}
+	}
 	resp, err := p.images.ListImages(ctx, req)
 	if err != nil {
 		return nil, err
@@ -389,6 +432,9 @@ func (p *Proxy) ListImages(ctx context.Context, req *runtime.ListImagesRequest) 
 // StreamImages relays upstream batches with the stream mutants applied.
 func (p *Proxy) StreamImages(req *runtime.StreamImagesRequest, stream runtime.ImageService_StreamImagesServer) error {
 	ctx := stream.Context()
+	if p.is(ListFilterIgnored) {
+		req = &runtime.StreamImagesRequest{}
+	}
 	up, err := p.images.StreamImages(ctx, req)
 	if err != nil {
 		return err
@@ -442,6 +488,10 @@ func (p *Proxy) RemoveImage(ctx context.Context, req *runtime.RemoveImageRequest
 	switch p.mutant {
 	case RemoveNoop:
 		return &runtime.RemoveImageResponse{}, nil
+	case RemoveTruncatedNoop:
+		if hexPrefix.MatchString(key) {
+			return &runtime.RemoveImageResponse{}, nil
+		}
 	case RemoveAbsentNotFound:
 		st, err := p.images.ImageStatus(ctx, &runtime.ImageStatusRequest{Image: req.GetImage()})
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -425,6 +426,110 @@ func checks() map[string]check {
 			defer remove(context.Background(), good, pinned)
 			if !mustStatus(t, good, pinned).GetPinned() || mustStatus(t, bad, pinned).GetPinned() {
 				t.Fatal("pinned unchanged")
+			}
+		},
+		mutants.RepullRemovesFirst: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			_, repo, ref := e.unique(t, "anon", "v1")
+			mustPull(t, good, ref)
+			if err := e.reg.DeleteTag(repo, "v1"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := pull(context.Background(), bad, ref, nil); err == nil {
+				t.Fatal("a pull of a deleted tag succeeded")
+			}
+			if mustStatus(t, good, ref) != nil {
+				t.Fatal("the failed re-pull through the mutant left the image in place")
+			}
+		},
+		mutants.PullsSerialized: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			img, repo, ref := e.unique(t, "anon", "v1")
+			_, _, other := e.unique(t, "anon", "v1")
+			g := e.reg.Gates().Arm(route.Match{Method: "GET", Repo: repo, Kind: route.KindBlob, Digest: img.Layers[0]})
+			defer e.reg.Gates().Disarm(g)
+			first := make(chan error, 1)
+			go func() { _, err := pull(context.Background(), bad, ref, nil); first <- err }()
+			wctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := g.Wait(wctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := pull(context.Background(), good, other, nil); err != nil {
+				t.Fatalf("identity: a pull beside a held one: %v", err)
+			}
+			sctx, scancel := context.WithTimeout(context.Background(), time.Second)
+			defer scancel()
+			if _, err := pull(sctx, bad, other, nil); status.Code(err) != codes.DeadlineExceeded {
+				t.Fatalf("mutant: a pull beside a held one: %v, want it to wait", err)
+			}
+			g.Release()
+			if err := <-first; err != nil {
+				t.Fatal(err)
+			}
+		},
+		mutants.PinnedAll: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			ref, g, b := withStatus(t, e, good, bad)
+			if g.GetPinned() || !b.GetPinned() || !findRef(list(t, bad), ref).GetPinned() {
+				t.Fatal("pinned")
+			}
+		},
+		mutants.ListSizeDiffers: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			ref, g, b := withStatus(t, e, good, bad)
+			if g.GetSize() != b.GetSize() || findRef(list(t, bad), ref).GetSize() != g.GetSize()+1 {
+				t.Fatal("size")
+			}
+		},
+		mutants.StatusDigestNoTags: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			img, repo, ref := e.unique(t, "anon", "v1")
+			mustPull(t, good, ref)
+			byDigest := e.reg.PlainHost() + "/" + repo + "@" + img.Digest.String()
+			if len(mustStatus(t, good, byDigest).GetRepoTags()) != 1 || len(mustStatus(t, bad, byDigest).GetRepoTags()) != 0 || len(mustStatus(t, bad, ref).GetRepoTags()) != 1 {
+				t.Fatal("repo_tags")
+			}
+		},
+		mutants.RemoveTruncatedNoop: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			_, _, ref := e.unique(t, "anon", "v1")
+			id := mustPull(t, good, ref)
+			short := strings.TrimPrefix(id, "sha256:")[:12]
+			if mustStatus(t, bad, short) == nil {
+				t.Fatal("the reference does not resolve a 12-digit ID")
+			}
+			if err := remove(context.Background(), bad, short); err != nil || mustStatus(t, good, ref) == nil {
+				t.Fatalf("mutant removed: %v", err)
+			}
+			if err := remove(context.Background(), good, short); err != nil || mustStatus(t, good, ref) != nil {
+				t.Fatalf("identity did not remove: %v", err)
+			}
+		},
+		mutants.DigestPullTagged: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			img, repo, _ := e.unique(t, "anon", "v1")
+			byDigest := e.reg.PlainHost() + "/" + repo + "@" + img.Digest.String()
+			mustPull(t, good, byDigest)
+			if len(mustStatus(t, good, byDigest).GetRepoTags()) != 0 || !slices.Equal(mustStatus(t, bad, byDigest).GetRepoTags(), []string{e.reg.PlainHost() + "/" + repo + ":latest"}) {
+				t.Fatal("repo_tags")
+			}
+		},
+		mutants.ListFilterIgnored: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			_, _, a := e.unique(t, "anon", "v1")
+			_, _, b := e.unique(t, "anon", "v1")
+			mustPull(t, good, a)
+			mustPull(t, good, b)
+			filter := &runtime.ImageFilter{Image: &runtime.ImageSpec{Image: a}}
+			g, err := good.ListImages(context.Background(), &runtime.ListImagesRequest{Filter: filter})
+			if err != nil || len(g.GetImages()) != 1 {
+				t.Fatalf("identity: ListImages(filter %s): %d images, %v; want 1", a, len(g.GetImages()), err)
+			}
+			got, err := bad.ListImages(context.Background(), &runtime.ListImagesRequest{Filter: filter})
+			if err != nil || findRef(got.GetImages(), b) == nil {
+				t.Fatalf("mutant: ListImages(filter %s): %d images, %v; want %s among them too", a, len(got.GetImages()), err, b)
+			}
+		},
+		mutants.PullAuthAsNotFound: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			_, _, ref := e.unique(t, "basic", "v1")
+			if _, err := pull(context.Background(), good, ref, nil); status.Code(err) != codes.Unauthenticated {
+				t.Fatalf("identity: %v", err)
+			}
+			if _, err := pull(context.Background(), bad, ref, nil); status.Code(err) != codes.NotFound {
+				t.Fatalf("mutant: %v", err)
 			}
 		},
 		mutants.FsTimestampZero: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {

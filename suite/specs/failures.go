@@ -2,10 +2,13 @@ package specs
 
 import (
 	"context"
-
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
 	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
@@ -138,6 +141,106 @@ func failureSpecs(su *framework.Tree) {
 				s.ExpectAbsent(ctx, s.Ref(broken, "v1"))
 				id := s.MustPull(ctx, s.Ref(good, "v1"))
 				Expect(id).To(ContainSubstring(img.Config.Encoded()))
+			})
+
+		su.Spec("FAIL-009", "a failed re-pull leaves the image already there exactly as it was (wrong credentials, manifest 500, registry gone, corrupt new blob, tag deleted)",
+			framework.Meta{Refs: []string{"IS-07", "IS-10", "IS-26"}}, func(ctx context.Context, s *harness.Spec) {
+				// kubelet re-pulls on imagePullPolicy Always: a target that deletes the image
+				// before it pulls again leaves the node without it whenever the re-pull fails.
+				img := s.Unique(2, 1024)
+				repo := s.Push(img, "basic", "v1")
+				ref := s.Ref(repo, "v1")
+				id := s.MustPullWith(ctx, ref, userPass())
+				before := harness.FactsOf(s.Status(ctx, ref))
+				repull := func(cause string, auth *runtime.AuthConfig) {
+					GinkgoHelper()
+					_, err := s.Pull(ctx, ref, auth)
+					harness.ExpectPullError(err, "re-pull of "+ref+" with "+cause)
+					Expect(harness.FactsOf(s.Status(ctx, ref))).To(Equal(before), "ImageStatus(%s) after a re-pull that failed (%s)", ref, cause)
+					Expect(harness.FactsOf(harness.Find(s.List(ctx), id))).To(Equal(before), "ListImages after a re-pull of %s that failed (%s)", ref, cause)
+					s.ExpectOneDescription(ctx, id)
+				}
+
+				By("wrong credentials")
+				bad := &runtime.AuthConfig{Username: harness.FixtureUser, Password: "criimage-wrong-password"}
+				s.Env.Secrets.Add("wrong password", bad.Password)
+				repull("a wrong password", bad)
+
+				By("the manifest answers 500")
+				fault := s.Arm(faults.Rule{Match: route.Match{Repo: repo, Kind: route.KindManifest}, Action: faults.Action{Kind: faults.KindStatus, Status: 500}})
+				repull("the manifest answering 500", userPass())
+				s.Env.Reg.Faults().Clear(fault)
+
+				By("the registry hangs up on every request of the repository")
+				fault = s.Arm(faults.Rule{Match: route.Match{Repo: repo}, Action: faults.Action{Kind: faults.KindHangUp}})
+				repull("every connection reset", userPass())
+				s.Env.Reg.Faults().Clear(fault)
+
+				By("the tag moved to a new image whose layer arrives corrupted")
+				next := s.Unique(2, 1024)
+				Expect(next.Push(s.Env.Reg, repo, "v1")).To(Succeed())
+				s.Arm(faults.Rule{Match: route.Match{Method: "GET", Repo: repo, Kind: route.KindBlob, Digest: next.Layers[0]},
+					Action: faults.Action{Kind: faults.KindCorrupt, AfterBytes: 10}})
+				repull("the new image's layer corrupted", userPass())
+
+				By("the tag was deleted (404)")
+				Expect(s.Env.Reg.DeleteTag(repo, "v1")).To(Succeed())
+				repull("the tag gone", userPass())
+
+				By("the image is still removable")
+				Expect(s.Remove(ctx, ref)).To(Succeed())
+				s.ExpectAbsent(ctx, ref, id)
+			})
+
+		su.Spec("FAIL-010", "a failed pull's code names its class: Unauthenticated/PermissionDenied, NotFound, InvalidArgument, or Unknown led by RegistryUnavailable",
+			framework.Meta{Level: framework.Recommended, Refs: []string{"IS-07", "CV-01", "CV-05"}}, func(ctx context.Context, s *harness.Spec) {
+				// kubelet shows these to users (ErrImagePull) and backs off on them; tools on top
+				// of CRI (crictl, image GC, pre-pullers) branch on the code. "Any non-OK code" lets
+				// a target answer Unknown for a typo'd tag and for a missing password alike.
+				basic := s.Ref(s.Push(s.Unique(1, 256), "basic", "v1"), "v1")
+				anon := s.Push(s.Unique(1, 256), "anon", "v1")
+				denied := s.Ref(s.Push(s.Unique(1, 256), "scoped/denied", "v1"), "v1")
+				broken := s.Unique(1, 256)
+				brokenRepo := s.Push(broken, "anon", "v1")
+				wrong := &runtime.AuthConfig{Username: harness.FixtureUser, Password: "criimage-wrong-password"}
+				s.Env.Secrets.Add("wrong password", wrong.Password)
+				auth := []codes.Code{codes.Unauthenticated, codes.PermissionDenied}
+				cases := []struct {
+					what  string
+					ref   string
+					auth  *runtime.AuthConfig
+					codes []codes.Code // nil: Unknown with the RegistryUnavailable prefix
+					arm   func()
+				}{
+					{what: "no credentials for a Basic-auth repository (401)", ref: basic, codes: auth},
+					{what: "a wrong password (401)", ref: basic, auth: wrong, codes: auth},
+					{what: "a repository the token service does not grant", ref: denied, auth: userPass(), codes: auth},
+					{what: "an unknown tag (404)", ref: s.Ref(anon, "nosuchtag"), codes: []codes.Code{codes.NotFound}},
+					{what: "an uppercase repository name", ref: s.Env.Reg.PlainHost() + "/" + strings.ToUpper(anon) + ":v1", codes: []codes.Code{codes.InvalidArgument}},
+					{what: "the manifest answering 500", ref: s.Ref(brokenRepo, "v1"), arm: func() {
+						s.Arm(faults.Rule{Match: route.Match{Repo: brokenRepo, Kind: route.KindManifest}, Action: faults.Action{Kind: faults.KindStatus, Status: 500}})
+					}},
+					{what: "a blob answering 503", ref: s.Ref(anon, "v1"), arm: func() {
+						s.Arm(faults.Rule{Match: route.Match{Method: "GET", Repo: anon, Kind: route.KindBlob}, Action: faults.Action{Kind: faults.KindStatus, Status: 503}})
+					}},
+					{what: "a registry that is not there", ref: harness.ClosedPort() + "/anon/unreachable:v1"},
+				}
+				var wrongClass []string
+				for _, c := range cases {
+					if c.arm != nil {
+						c.arm()
+					}
+					_, err := s.Pull(ctx, c.ref, c.auth)
+					st := harness.ExpectPullError(err, c.what)
+					harness.Observe("%s → %v: %s", c.what, st.Code(), st.Message())
+					switch {
+					case c.codes == nil && (st.Code() != codes.Unknown || !strings.HasPrefix(st.Message(), "RegistryUnavailable")):
+						wrongClass = append(wrongClass, fmt.Sprintf("%s: %v %q, want Unknown with the message led by RegistryUnavailable (CV-01, CV-05)", c.what, st.Code(), st.Message()))
+					case c.codes != nil && !slices.Contains(c.codes, st.Code()):
+						wrongClass = append(wrongClass, fmt.Sprintf("%s: %v %q, want %v", c.what, st.Code(), st.Message(), c.codes))
+					}
+				}
+				Expect(wrongClass).To(BeEmpty(), "failed pulls with the wrong class")
 			})
 	})
 }

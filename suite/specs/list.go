@@ -10,7 +10,6 @@ import (
 	"google.golang.org/grpc/status"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/criimage/criimage/internal/criendpoint"
 	"github.com/criimage/criimage/suite/config"
 	"github.com/criimage/criimage/suite/framework"
 	"github.com/criimage/criimage/suite/harness"
@@ -66,7 +65,7 @@ func listSpecs(su *framework.Tree) {
 					s.MustPull(ctx, ref)
 					refs = append(refs, ref)
 				}
-				batches, err := stream(ctx, s, nil)
+				batches, err := s.Stream(ctx, nil)
 				Expect(err).NotTo(HaveOccurred())
 				streamed := checkBatches(batches)
 				for _, ref := range refs {
@@ -97,7 +96,7 @@ func listSpecs(su *framework.Tree) {
 					Expect(one.Push(s.Env.Reg, repo, tag)).To(Succeed())
 					ids = append(ids, s.MustPull(ctx, s.Ref(repo, tag)))
 				}
-				batches, err := stream(ctx, s, nil)
+				batches, err := s.Stream(ctx, nil)
 				Expect(err).NotTo(HaveOccurred())
 				Expect(len(batches)).To(BeNumerically(">=", 2), "%d+ images in one batch of a stream with batch size %d", n+1, n)
 				streamed := checkBatches(batches)
@@ -111,21 +110,26 @@ func listSpecs(su *framework.Tree) {
 				if s.Env.Cfg.Features.Has(config.FeatureStreamImages) {
 					framework.Unsupported("the target declares stream-images (LIST-003 covers it)")
 				}
-				_, err := stream(ctx, s, nil)
+				_, err := s.Stream(ctx, nil)
 				Expect(status.Code(err)).To(Equal(codes.Unimplemented),
 					"kubelet falls back to ListImages only on Unimplemented; got %v (declare stream-images if it is implemented)", err)
 			})
 
-		su.Spec("LIST-006", "records whether ListImages honours filter.image",
-			framework.Meta{Level: framework.Informational, Refs: []string{"IS-24"}}, func(ctx context.Context, s *harness.Spec) {
+		su.Spec("LIST-006", "ListImages and StreamImages with filter.image return exactly the image that reference resolves to",
+			framework.Meta{Level: framework.Recommended, Refs: []string{"IS-24", "IS-01", "IS-02"}}, func(ctx context.Context, s *harness.Spec) {
 				_, a := s.PushUnique("a")
 				_, b := s.PushUnique("b")
-				s.MustPull(ctx, a)
+				idA := s.MustPull(ctx, a)
 				s.MustPull(ctx, b)
-				resp, err := s.Env.Images.ListImages(ctx, &runtime.ListImagesRequest{Filter: &runtime.ImageFilter{Image: &runtime.ImageSpec{Image: a}}})
-				Expect(err).NotTo(HaveOccurred())
-				honoured := harness.Find(resp.GetImages(), a) != nil && harness.Find(resp.GetImages(), b) == nil
-				harness.Observe("filter honoured: %s, images returned: %d", yesNo(honoured), len(resp.GetImages()))
+				filter := &runtime.ImageFilter{Image: &runtime.ImageSpec{Image: a}}
+				resp, err := s.Env.Images.ListImages(ctx, &runtime.ListImagesRequest{Filter: filter})
+				Expect(err).NotTo(HaveOccurred(), "ListImages with filter.image %s", a)
+				Expect(ids(resp.GetImages())).To(ConsistOf(idA), "ListImages with filter.image %s must return that image only", a)
+				if s.Env.Cfg.Features.Has(config.FeatureStreamImages) {
+					streamed, err := s.StreamAll(ctx, filter)
+					Expect(err).NotTo(HaveOccurred(), "StreamImages with filter.image %s", a)
+					Expect(ids(streamed)).To(ConsistOf(idA), "StreamImages with filter.image %s must return that image only", a)
+				}
 			})
 
 		su.Spec("LIST-007", "every listed image has a non-empty id and a size > 0 (what kubelet's client requires)",
@@ -142,17 +146,6 @@ func listSpecs(su *framework.Tree) {
 	})
 }
 
-// stream collects every StreamImages batch.
-func stream(ctx context.Context, s *harness.Spec, filter *runtime.ImageFilter) ([][]*runtime.Image, error) {
-	cctx, cancel := context.WithTimeout(ctx, s.Env.Cfg.RPCTimeout)
-	defer cancel()
-	st, err := s.Env.Images.StreamImages(cctx, &runtime.StreamImagesRequest{Filter: filter})
-	if err != nil {
-		return nil, err
-	}
-	return criendpoint.Drain(st)
-}
-
 // checkBatches asserts IS-02/IS-03 and returns the flattened images.
 func checkBatches(batches [][]*runtime.Image) []*runtime.Image {
 	GinkgoHelper()
@@ -167,4 +160,13 @@ func checkBatches(batches [][]*runtime.Image) []*runtime.Image {
 		}
 	}
 	return all
+}
+
+// ids is the id of each image, in order.
+func ids(imgs []*runtime.Image) []string {
+	out := make([]string, 0, len(imgs))
+	for _, img := range imgs {
+		out = append(out, img.GetId())
+	}
+	return out
 }

@@ -9,6 +9,7 @@ import (
 
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/criimage/criimage/registry/route"
 	"github.com/criimage/criimage/suite/framework"
 	"github.com/criimage/criimage/suite/harness"
 )
@@ -61,7 +62,7 @@ func lifecycle(su *framework.Tree) {
 				Expect(st).NotTo(BeNil())
 				Expect(st.GetId()).To(Equal(id))
 				Expect(st.GetRepoDigests()).To(ContainElement(ref))
-				Expect(st.GetRepoTags()).NotTo(ContainElement(s.Ref(repo, "v1")), "a pull by digest must not invent a tag")
+				Expect(st.GetRepoTags()).To(BeEmpty(), "a pull by digest names no tag: it must not report one (%s was pushed, latest never)", s.Ref(repo, "v1"))
 			})
 
 		su.Spec("PULL-005", "pulling the same tag twice is idempotent: same image_ref, one listed image",
@@ -111,6 +112,23 @@ func lifecycle(su *framework.Tree) {
 				Expect(st).NotTo(BeNil(), "ImageStatus(%s) after a pull with a sandbox_config", ref)
 				Expect(st.GetId()).To(Equal(id))
 				Expect(s.MustPull(ctx, ref)).To(Equal(id), "the same image pulled without a sandbox_config (IS-35)")
+			})
+
+		su.Spec("PULL-009", "a re-pull of an unchanged image fetches no layer or config blob",
+			framework.Meta{Level: framework.Recommended, Refs: []string{"IS-07", "IS-35"}}, func(ctx context.Context, s *harness.Spec) {
+				img := s.Unique(2, 1024)
+				repo := s.Push(img, "anon", "v1")
+				ref := s.Ref(repo, "v1")
+				id := s.MustPull(ctx, ref)
+				mark := s.Env.Reg.Journal().Last()
+				Expect(s.MustPull(ctx, ref)).To(Equal(id))
+				var blobs []string
+				for _, e := range s.Env.Reg.Journal().Since(mark) {
+					if e.Repo == repo && e.Kind == route.KindBlob {
+						blobs = append(blobs, e.Method+" "+e.Digest.String())
+					}
+				}
+				Expect(blobs).To(BeEmpty(), "a re-pull of an image that did not change should ask for its manifest only (kubelet re-pulls on imagePullPolicy Always)")
 			})
 	})
 }

@@ -3,6 +3,7 @@ package specs
 import (
 	"context"
 	"sync"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
 	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
@@ -11,6 +12,7 @@ import (
 
 	"github.com/criimage/criimage/fixtures"
 	"github.com/criimage/criimage/registry/route"
+	"github.com/criimage/criimage/suite/config"
 	"github.com/criimage/criimage/suite/framework"
 	"github.com/criimage/criimage/suite/harness"
 )
@@ -76,6 +78,7 @@ func raceSpecs(su *framework.Tree) {
 				repo := s.Push(img, "anon", "v1")
 				ref := s.Ref(repo, "v1")
 				id := s.MustPull(ctx, ref)
+				s.DeferOneDescription() // the pulls below race the removals
 				var wg sync.WaitGroup
 				for range 4 {
 					wg.Add(2)
@@ -192,6 +195,41 @@ func raceSpecs(su *framework.Tree) {
 				Expect(entries[0].GetRepoTags()).To(ConsistOf(refB))
 				Expect(entries[0].GetRepoDigests()).To(ConsistOf(dig), "no ID-only record: the listed image carries its digest")
 			})
+
+		su.Spec("RACE-009", "while one pull is held, a pull of another image, ImageStatus, ListImages, StreamImages, RemoveImage and ImageFsInfo all complete",
+			framework.Meta{Refs: []string{"IS-01", "IS-06", "IS-07", "IS-10", "IS-12"}}, func(ctx context.Context, s *harness.Spec) {
+				// kubelet pulls in parallel (serializeImagePulls=false) and its image GC and
+				// eviction manager keep calling during long pulls: one lock around pulls, or
+				// around the store, stalls the node behind its slowest registry.
+				a := s.Unique(2, 1024)
+				repoA := s.Push(a, "anon", "v1")
+				_, refB := s.PushUnique("v1")
+				_, refC := s.PushUnique("v1")
+				idC := s.MustPull(ctx, refC)
+				g, resA := s.PullHeld(ctx, s.Ref(repoA, "v1"), nil, repoA, a.Layers[1], "the last layer of A")
+				bounded, cancel := context.WithTimeout(ctx, otherCallsBound(s))
+				defer cancel()
+
+				By("a pull of B, with no blob in common with A, completes while A is held")
+				idB := s.MustPull(bounded, refB)
+				By("ImageStatus, ListImages and StreamImages answer while A is held")
+				Expect(s.Status(bounded, refC).GetId()).To(Equal(idC))
+				Expect(harness.Find(s.List(bounded), idB)).NotTo(BeNil(), "ListImages while A is held")
+				if s.Env.Cfg.Features.Has(config.FeatureStreamImages) {
+					streamed, err := s.StreamAll(bounded, nil)
+					Expect(err).NotTo(HaveOccurred(), "StreamImages while A is held")
+					Expect(harness.Find(streamed, idB)).NotTo(BeNil(), "StreamImages while A is held")
+				}
+				By("RemoveImage of C and ImageFsInfo answer while A is held")
+				Expect(s.Remove(bounded, refC)).To(Succeed(), "RemoveImage(%s) while A is held", refC)
+				s.ExpectAbsent(bounded, refC, idC)
+				Expect(s.FsInfo(bounded).GetImageFilesystems()).NotTo(BeEmpty())
+
+				Expect(resA).NotTo(Receive(), "the pull of A finished while its last layer was held: the spec proved nothing")
+				g.Release()
+				r := <-resA
+				Expect(r.Err).NotTo(HaveOccurred(), "the pull of A after its gate opened")
+			})
 	})
 }
 
@@ -227,4 +265,11 @@ func concurrentPulls(ctx context.Context, s *harness.Spec, n int) (img fixtures.
 		results = append(results, <-ch)
 	}
 	return img, repo, ref, results
+}
+
+// otherCallsBound is how long RACE-009 gives all the calls made while a pull is held: the RPC
+// timeout, or 20 s if that is shorter. They are small pulls and lookups on a quiet target; what
+// the spec catches is a call that waits for the held pull, which would never finish.
+func otherCallsBound(s *harness.Spec) time.Duration {
+	return min(s.Env.Cfg.RPCTimeout, 20*time.Second)
 }

@@ -7,6 +7,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
 	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/criimage/criimage/suite/framework"
 	"github.com/criimage/criimage/suite/harness"
@@ -123,6 +124,43 @@ func removeSpecs(su *framework.Tree) {
 					st := s.Status(ctx, refB)
 					Expect(st).NotTo(BeNil(), "RemoveImage(%q), a prefix of %s only, removed the other image %s", form, idA, refB)
 					Expect(st.GetId()).To(Equal(idB))
+				}
+			})
+
+		su.Spec("RM-009", "RemoveImage of any form ImageStatus accepts removes exactly that image",
+			framework.Meta{Refs: []string{"IS-08", "IS-10", "IS-25", "IS-26"}}, func(ctx context.Context, s *harness.Spec) {
+				// One fresh image per form, beside a bystander: when ImageStatus(form) finds the
+				// image, RemoveImage(form) must remove it (all its names) and nothing else; an OK
+				// that removes nothing while ImageStatus still resolves the form is a lie kubelet's
+				// image GC would act on.
+				_, bystanderRef := s.PushUnique("v1")
+				bystander := s.MustPull(ctx, bystanderRef)
+				type form struct{ what, ref string }
+				forms := func(img *runtime.Image) []form {
+					names, truncated := harness.AcceptedForms(img)
+					var out []form
+					for _, n := range names {
+						out = append(out, form{"name", n})
+					}
+					for _, t := range truncated {
+						out = append(out, form{"truncated ID", t})
+					}
+					return out
+				}
+				kinds := forms(s.Status(ctx, bystander)) // every fresh image below has the same forms
+				for i := range kinds {
+					_, ref := s.PushUnique("v1")
+					id := s.MustPull(ctx, ref)
+					img := s.Status(ctx, ref)
+					f := forms(img)[i]
+					if s.Status(ctx, f.ref) == nil {
+						harness.Observe("ImageStatus does not accept the %s %s: RemoveImage by it not checked", f.what, f.ref)
+						continue
+					}
+					By("RemoveImage(" + f.ref + "), a " + f.what + " ImageStatus resolves")
+					Expect(s.Remove(ctx, f.ref)).To(Succeed(), "RemoveImage(%s)", f.ref)
+					s.ExpectAbsent(ctx, append(img.GetRepoTags(), append(img.GetRepoDigests(), id, f.ref)...)...)
+					Expect(s.Status(ctx, bystander).GetId()).To(Equal(bystander), "RemoveImage(%s) removed another image", f.ref)
 				}
 			})
 	})

@@ -90,5 +90,20 @@ func statusSpecs(su *framework.Tree) {
 				b, _ := json.Marshal(st.GetSpec())
 				harness.Observe("Image.spec = %s", b)
 			})
+
+		su.Spec("STATUS-006", "an image nobody declared pinned reports pinned=false in ImageStatus, ListImages and StreamImages",
+			framework.Meta{Refs: []string{"IS-30"}}, func(ctx context.Context, s *harness.Spec) {
+				// kubelet's image GC never collects a pinned image: a target that reports every
+				// image pinned silently turns image garbage collection off.
+				_, ref := s.PushUnique("v1")
+				id := s.MustPull(ctx, ref)
+				Expect(s.Status(ctx, ref).GetPinned()).To(BeFalse(), "ImageStatus(%s): nothing declared it pinned", ref)
+				Expect(harness.Find(s.List(ctx), id).GetPinned()).To(BeFalse(), "ListImages: %s is not pinned", ref)
+				if s.Env.Cfg.Features.Has(config.FeatureStreamImages) {
+					streamed, err := s.StreamAll(ctx, nil)
+					Expect(err).NotTo(HaveOccurred(), "StreamImages")
+					Expect(harness.Find(streamed, id).GetPinned()).To(BeFalse(), "StreamImages: %s is not pinned", ref)
+				}
+			})
 	})
 }
