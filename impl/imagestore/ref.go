@@ -21,11 +21,16 @@ const MinIDPrefix = 4
 // Normalize turns what a CRI client sent into the fully qualified reference criimage stores, with
 // reference.ParseDockerRef's rules (the same as containerd's CRI plugin): "docker.io/library" and
 // ":latest" are implied, "index.docker.io" is "docker.io", and for "name:tag@digest" the tag is
-// dropped — such a reference pulls and is recorded by digest only. Errors are InvalidArgument and
-// name the input.
+// dropped — such a reference pulls and is recorded by digest only. A bare image ID
+// ("sha256:<64 hex>") is refused: it names content, not a repository, and ParseDockerRef would
+// read it as the tag <hex> of docker.io/library/sha256 (containerd pulls that). Errors are
+// InvalidArgument and name the input.
 func Normalize(ref string) (reference.Named, error) {
 	if ref == "" {
 		return nil, fmt.Errorf("empty image reference: %w", errdefs.ErrInvalidArgument)
+	}
+	if isID(ref) {
+		return nil, fmt.Errorf("image reference %s is an image ID, which names no repository to pull from: %w", echo.Quote(ref), errdefs.ErrInvalidArgument)
 	}
 	named, err := reference.ParseDockerRef(ref)
 	if err != nil {

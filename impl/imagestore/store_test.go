@@ -130,7 +130,7 @@ func TestNormalize(t *testing.T) {
 			t.Errorf("Normalize(%q) = %v, %v; want %s", in, n, err, want)
 		}
 	}
-	for _, in := range []string{"", "BusyBox", "quay.io/x/y:", "busybox@sha256:abc", strings.Repeat("a", 64)} {
+	for _, in := range []string{"", "BusyBox", "quay.io/x/y:", "busybox@sha256:abc", strings.Repeat("a", 64), dgA} {
 		_, err := Normalize(in)
 		if !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), `"`+in+`"`) && in != "" {
 			t.Errorf("Normalize(%q) err = %v; want InvalidArgument naming it", in, err)

@@ -65,6 +65,11 @@ const (
 	DigestPullTagged    = "digest-pull-tagged-latest"
 	ListFilterIgnored   = "list-filter-ignored"
 	PullAuthAsNotFound  = "pull-auth-as-notfound"
+	PullRetries429      = "pull-retries-429-forever"
+	StreamEmptyMessage  = "stream-empty-message-when-empty"
+	StreamCancelWedges  = "stream-cancel-wedges"
+	PullIDAsDockerRef   = "pull-id-as-docker-ref"
+	TagMoveDropsOld     = "tag-move-drops-old"
 
 	FsTimestampZero = "fsinfo-timestamp-zero"
 	FsUsedConstant  = "fsinfo-used-constant"
@@ -127,6 +132,11 @@ func Catalog() []Mutant {
 		{DigestPullTagged, "an image known by repository digest only also reports NAME:latest in repo_tags, a tag nobody pulled (IS-26)", []string{"PULL-004"}, true},
 		{ListFilterIgnored, "ListImages and StreamImages ignore filter.image and return every image (IS-24)", []string{"LIST-006"}, true},
 		{PullAuthAsNotFound, "a pull refused for want of authorization fails with NotFound (\"repository does not exist or may require authorization\"), not Unauthenticated or PermissionDenied", []string{"FAIL-010"}, true},
+		{PullRetries429, "a pull refused with 429 Too Many Requests is retried every second until the client gives up: the pull hangs instead of failing", []string{"FAIL-011", "FAIL-010"}, true},
+		{StreamEmptyMessage, "StreamImages with nothing to send sends one empty message before EOF (IS-02)", []string{"LIST-008"}, true},
+		{StreamCancelWedges, "a StreamImages its client cancels mid-stream leaves the listing wedged: later ListImages and StreamImages fail Unavailable", []string{"LIST-009"}, true},
+		{PullIDAsDockerRef, "PullImage of a bare image ID sha256:<hex> pulls docker.io/library/sha256:<hex>, as reference.ParseDockerRef reads it", []string{"REF-015"}, true},
+		{TagMoveDropsOld, "a pull that moves a tag to a new image removes the old image with every other name it had (IS-26)", []string{"PULL-010"}, true},
 		{FsTimestampZero, "ImageFsInfo timestamps are 0 (IS-38)", []string{"FS-001"}, true},
 		{FsUsedConstant, "ImageFsInfo used_bytes never changes from its first answer (IS-39, IS-10)", []string{"FS-002"}, true},
 		{FsNoMountpoint, "ImageFsInfo has no fs_id (IS-37)", []string{"FS-001"}, false},

@@ -52,6 +52,7 @@ type Proxy struct {
 	pulling map[string]int            // references being pulled (PullConcurrentFails)
 
 	pullTurn chan struct{} // a token per pull in progress, capacity 1 (PullsSerialized)
+	wedged   bool          // a client abandoned a stream (StreamCancelWedges)
 }
 
 // Start serves a proxy for mutant (None for the identity) on a unix socket in a new temp dir,
@@ -235,6 +236,15 @@ func (p *Proxy) PullImage(ctx context.Context, req *runtime.PullImageRequest) (*
 			p.mu.Unlock()
 		}()
 	}
+	if p.is(PullIDAsDockerRef) && req.Image != nil && idForm.MatchString(req.Image.Image) {
+		req.Image.Image = "docker.io/library/" + req.Image.Image
+	}
+	var before string // TagMoveDropsOld: the image the reference named before the pull
+	if p.is(TagMoveDropsOld) {
+		if st, err := p.images.ImageStatus(ctx, &runtime.ImageStatusRequest{Image: req.GetImage()}); err == nil {
+			before = st.GetImage().GetId()
+		}
+	}
 	if p.is(PullsSerialized) {
 		select {
 		case p.pullTurn <- struct{}{}:
@@ -258,6 +268,14 @@ func (p *Proxy) PullImage(ctx context.Context, req *runtime.PullImageRequest) (*
 		}
 	}
 	resp, err := p.images.PullImage(upCtx, req)
+	for p.is(PullRetries429) && err != nil && strings.Contains(status.Convert(err).Message(), "429") {
+		select {
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		case <-time.After(time.Second):
+		}
+		resp, err = p.images.PullImage(upCtx, req)
+	}
 	if err != nil {
 		return nil, p.pullFailed(req, err)
 	}
@@ -265,6 +283,11 @@ func (p *Proxy) PullImage(ctx context.Context, req *runtime.PullImageRequest) (*
 	p.newest = resp.GetImageRef()
 	delete(p.ghosts, req.GetImage().GetImage())
 	p.mu.Unlock()
+	if before != "" && before != resp.GetImageRef() {
+		if _, err := p.images.RemoveImage(ctx, &runtime.RemoveImageRequest{Image: &runtime.ImageSpec{Image: before}}); err != nil {
+			return nil, err
+		}
+	}
 	switch p.mutant {
 	case RefNoSHA256Prefix:
 		resp.ImageRef = strings.TrimPrefix(resp.ImageRef, "sha256:")
@@ -315,6 +338,9 @@ func (p *Proxy) pullFailed(req *runtime.PullImageRequest, err error) error {
 	}
 	return err
 }
+
+// idForm matches a whole image ID with its algorithm.
+var idForm = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
 // hexPrefix matches a truncated image ID.
 var hexPrefix = regexp.MustCompile(`^[0-9a-f]{4,63}$`)
@@ -392,6 +418,13 @@ func (p *Proxy) ImageStatus(ctx context.Context, req *runtime.ImageStatusRequest
 	return resp, nil
 }
 
+// isWedged reports whether a client abandoned a stream (StreamCancelWedges).
+func (p *Proxy) isWedged() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.wedged
+}
+
 // caseFold finds an image with a tag equal to key ignoring case.
 func (p *Proxy) caseFold(ctx context.Context, key string) (*runtime.Image, error) {
 	list, err := p.images.ListImages(ctx, &runtime.ListImagesRequest{})
@@ -412,6 +445,9 @@ func (p *Proxy) caseFold(ctx context.Context, key string) (*runtime.Image, error
 func (p *Proxy) ListImages(ctx context.Context, req *runtime.ListImagesRequest) (*runtime.ListImagesResponse, error) {
 	if p.is(ListFilterIgnored) {
 		req = &runtime.ListImagesRequest{}
+	}
+	if p.isWedged() {
+		return nil, status.Error(codes.Unavailable, "image listing busy: a previous stream is still open")
 	}
 	resp, err := p.images.ListImages(ctx, req)
 	if err != nil {
@@ -435,6 +471,9 @@ func (p *Proxy) StreamImages(req *runtime.StreamImagesRequest, stream runtime.Im
 	if p.is(ListFilterIgnored) {
 		req = &runtime.StreamImagesRequest{}
 	}
+	if p.isWedged() {
+		return status.Error(codes.Unavailable, "image listing busy: a previous stream is still open")
+	}
 	up, err := p.images.StreamImages(ctx, req)
 	if err != nil {
 		return err
@@ -445,6 +484,7 @@ func (p *Proxy) StreamImages(req *runtime.StreamImagesRequest, stream runtime.Im
 		}
 	}
 	var first *runtime.Image
+	paused := false // StreamCancelWedges: after the first message only
 	for {
 		msg, err := up.Recv()
 		if errors.Is(err, io.EOF) {
@@ -458,6 +498,24 @@ func (p *Proxy) StreamImages(req *runtime.StreamImagesRequest, stream runtime.Im
 			first = proto.Clone(imgs[0]).(*runtime.Image)
 		}
 		if err := stream.Send(&runtime.StreamImagesResponse{Images: imgs}); err != nil {
+			return err
+		}
+		if p.is(StreamCancelWedges) && !paused && first != nil {
+			paused = true
+			// Give the client time to walk away after the first message (a real server
+			// would be slow here for a large store); if it does, the listing stays wedged.
+			select {
+			case <-ctx.Done():
+				p.mu.Lock()
+				p.wedged = true
+				p.mu.Unlock()
+				return status.FromContextError(ctx.Err()).Err()
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	if p.is(StreamEmptyMessage) && first == nil {
+		if err := stream.Send(&runtime.StreamImagesResponse{}); err != nil {
 			return err
 		}
 	}

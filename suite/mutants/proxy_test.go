@@ -14,6 +14,8 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/criimage/criimage/fixtures"
+	"github.com/criimage/criimage/internal/criendpoint"
+	"github.com/criimage/criimage/registry/faults"
 	"github.com/criimage/criimage/registry/route"
 	"github.com/criimage/criimage/suite/config"
 	"github.com/criimage/criimage/suite/harness"
@@ -530,6 +532,82 @@ func checks() map[string]check {
 			}
 			if _, err := pull(context.Background(), bad, ref, nil); status.Code(err) != codes.NotFound {
 				t.Fatalf("mutant: %v", err)
+			}
+		},
+		mutants.PullRetries429: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			_, repo, ref := e.unique(t, "anon", "v1")
+			id := e.reg.Faults().Arm(faults.Rule{Match: route.Match{Repo: repo, Kind: route.KindManifest}, Action: faults.Action{Kind: faults.KindStatus, Status: 429, RetryAfter: "1"}})
+			defer e.reg.Faults().Clear(id)
+			if _, err := pull(context.Background(), good, ref, nil); status.Code(err) != codes.Unknown {
+				t.Fatalf("identity: %v", err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
+			defer cancel()
+			if _, err := pull(ctx, bad, ref, nil); status.Code(err) != codes.DeadlineExceeded {
+				t.Fatalf("mutant: %v, want it to keep retrying until the deadline", err)
+			}
+		},
+		mutants.StreamEmptyMessage: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			filter := &runtime.ImageFilter{Image: &runtime.ImageSpec{Image: e.reg.PlainHost() + "/anon/never:v1"}}
+			for c, want := range map[runtime.ImageServiceClient]int{good: 0, bad: 1} {
+				st, err := c.StreamImages(context.Background(), &runtime.StreamImagesRequest{Filter: filter})
+				if err != nil {
+					t.Fatal(err)
+				}
+				bb, err := criendpoint.Drain(st)
+				if err != nil || len(bb) != want {
+					t.Fatalf("%d messages, %v; want %d", len(bb), err, want)
+				}
+			}
+		},
+		mutants.StreamCancelWedges: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			_, _, ref := e.unique(t, "anon", "v1")
+			mustPull(t, good, ref)
+			ctx, cancel := context.WithCancel(context.Background())
+			st, err := bad.StreamImages(ctx, &runtime.StreamImagesRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.Recv(); err != nil {
+				t.Fatal(err)
+			}
+			cancel()
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				_, err := bad.ListImages(context.Background(), &runtime.ListImagesRequest{})
+				if status.Code(err) == codes.Unavailable {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("ListImages after an abandoned stream: %v, want Unavailable", err)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if len(list(t, good)) == 0 {
+				t.Fatal("identity")
+			}
+		},
+		mutants.PullIDAsDockerRef: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			id := "sha256:" + strings.Repeat("0", 64)
+			if _, err := pull(context.Background(), good, id, nil); status.Code(err) != codes.InvalidArgument {
+				t.Fatalf("identity: %v", err)
+			}
+			if _, err := pull(context.Background(), bad, id, nil); status.Code(err) == codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), "docker.io/library/sha256") {
+				t.Fatalf("mutant: %v", err)
+			}
+		},
+		mutants.TagMoveDropsOld: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			old, repo, ref := e.unique(t, "anon", "t")
+			if err := old.Push(e.reg, repo, "keep"); err != nil {
+				t.Fatal(err)
+			}
+			oldID := mustPull(t, good, ref)
+			mustPull(t, good, e.reg.PlainHost()+"/"+repo+":keep")
+			if err := fixtures.Unique(t.Name(), 1, 64).Push(e.reg, repo, "t"); err != nil {
+				t.Fatal(err)
+			}
+			if mustPull(t, bad, ref) == oldID || mustStatus(t, good, oldID) != nil {
+				t.Fatal("the old image survived the mutant's pull")
 			}
 		},
 		mutants.FsTimestampZero: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
@@ -202,6 +203,7 @@ func failureSpecs(su *framework.Tree) {
 				denied := s.Ref(s.Push(s.Unique(1, 256), "scoped/denied", "v1"), "v1")
 				broken := s.Unique(1, 256)
 				brokenRepo := s.Push(broken, "anon", "v1")
+				limited := s.Push(s.Unique(1, 256), "anon", "v1")
 				wrong := &runtime.AuthConfig{Username: harness.FixtureUser, Password: "criimage-wrong-password"}
 				s.Env.Secrets.Add("wrong password", wrong.Password)
 				auth := []codes.Code{codes.Unauthenticated, codes.PermissionDenied}
@@ -224,6 +226,9 @@ func failureSpecs(su *framework.Tree) {
 						s.Arm(faults.Rule{Match: route.Match{Method: "GET", Repo: anon, Kind: route.KindBlob}, Action: faults.Action{Kind: faults.KindStatus, Status: 503}})
 					}},
 					{what: "a registry that is not there", ref: harness.ClosedPort() + "/anon/unreachable:v1"},
+					{what: "429 Too Many Requests on the manifest, every time", ref: s.Ref(limited, "v1"), arm: func() {
+						s.Arm(faults.Rule{Match: route.Match{Repo: limited, Kind: route.KindManifest}, Action: faults.Action{Kind: faults.KindStatus, Status: 429, RetryAfter: "1"}})
+					}},
 				}
 				var wrongClass []string
 				for _, c := range cases {
@@ -241,6 +246,55 @@ func failureSpecs(su *framework.Tree) {
 					}
 				}
 				Expect(wrongClass).To(BeEmpty(), "failed pulls with the wrong class")
+			})
+
+		su.Spec("FAIL-011", "429 Too Many Requests with Retry-After on the manifest or a blob: the pull waits and completes or fails promptly, never hangs, and leaves nothing",
+			framework.Meta{Refs: []string{"IS-07", "IS-06"}}, func(ctx context.Context, s *harness.Spec) {
+				// Registries rate-limit (Docker Hub's pull limit answers 429 on the manifest).
+				// Honouring Retry-After is a choice; waiting for ever is not: kubelet's pull
+				// would hang until its own deadline and block the pod with no error to show.
+				bound := s.CancelBound()
+				for _, at := range []struct {
+					what  string
+					match func(repo string, img fixtures.Image) route.Match
+				}{
+					{"the manifest", func(repo string, _ fixtures.Image) route.Match {
+						return route.Match{Repo: repo, Kind: route.KindManifest}
+					}},
+					{"a layer", func(repo string, img fixtures.Image) route.Match {
+						return route.Match{Method: "GET", Repo: repo, Kind: route.KindBlob, Digest: img.Layers[0]}
+					}},
+				} {
+					for _, times := range []int{1, 0} {
+						what := fmt.Sprintf("429 with Retry-After: 1 on %s, once", at.what)
+						if times == 0 {
+							what = fmt.Sprintf("429 with Retry-After: 1 on %s, every time", at.what)
+						}
+						By(what)
+						img := s.Unique(2, 1024)
+						repo := s.Push(img, "anon", "v1")
+						ref := s.Ref(repo, "v1")
+						fault := s.Arm(faults.Rule{Match: at.match(repo, img), Action: faults.Action{Kind: faults.KindStatus, Status: 429, RetryAfter: "1"}, Times: times})
+						bounded, cancel := context.WithTimeout(ctx, bound)
+						start := time.Now()
+						id, err := s.Pull(bounded, ref, nil)
+						took := time.Since(start)
+						cancel()
+						harness.Observe("%s → %v after %s", what, err, took.Round(time.Millisecond))
+						Expect(status.Code(err)).NotTo(Equal(codes.DeadlineExceeded), "%s: the pull still ran after %s (the RPC timeout, or half the declared progress timeout)", what, bound)
+						if err == nil {
+							Expect(id).To(ContainSubstring(img.Config.Encoded()), "%s: the pull completed with another image", what)
+							Expect(times).NotTo(BeZero(), "%s: the pull completed although every request was refused", what)
+						} else {
+							harness.ExpectPullError(err, what)
+							s.ExpectAbsent(ctx, ref, img.ID)
+						}
+						s.Env.Reg.Faults().Clear(fault)
+						if err == nil {
+							Expect(s.Remove(ctx, ref)).To(Succeed())
+						}
+					}
+				}
 			})
 	})
 }

@@ -2,7 +2,9 @@ package specs
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
 	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
@@ -130,6 +132,65 @@ func listSpecs(su *framework.Tree) {
 					Expect(err).NotTo(HaveOccurred(), "StreamImages with filter.image %s", a)
 					Expect(ids(streamed)).To(ConsistOf(idA), "StreamImages with filter.image %s must return that image only", a)
 				}
+			})
+
+		su.Spec("LIST-008", "StreamImages of an empty store sends no message and ends with EOF; ListImages returns no image",
+			framework.Meta{Needs: []config.Feature{config.FeatureStreamImages}, Serial: true, Refs: []string{"IS-02", "IS-04", "IS-01"}},
+			func(ctx context.Context, s *harness.Spec) {
+				// "lists of at least one item" (IS-02): with nothing to send, an empty message is
+				// still a message. Serial, so that no other spec's images are in the store; a
+				// store holding images the suite did not pull cannot be emptied by it.
+				if present := s.List(ctx); len(present) > 0 {
+					framework.Unsupported("the store holds %d image(s) the suite did not pull (first: %s %v); an empty store is needed", len(present), present[0].GetId(), present[0].GetRepoTags())
+				}
+				batches, err := s.Stream(ctx, nil)
+				Expect(err).NotTo(HaveOccurred(), "StreamImages of an empty store must end with EOF, not an error")
+				Expect(batches).To(BeEmpty(), "StreamImages of an empty store sent %d message(s) (IS-02: each carries at least one item)", len(batches))
+			})
+
+		su.Spec("LIST-009", "a StreamImages cancelled by its client after the first message leaves the target serving: the next stream, ListImages and a pull all work",
+			framework.Meta{Needs: []config.Feature{config.FeatureStreamImages, config.FeatureStreamBatch}, Refs: []string{"IS-04", "IS-05"}},
+			func(ctx context.Context, s *harness.Spec) {
+				// kubelet enforces a deadline on the whole stream and discards partial results
+				// (IS-05): abandoned streams are routine, and must not leave a lock or an
+				// iterator behind that wedges the next call.
+				n := s.Env.Cfg.Features.Int(config.FeatureStreamBatch)
+				if n <= 0 || n > 64 {
+					framework.Unsupported("stream-batch=%d: the spec needs a batch size of 1 to 64 to send more than one message", n)
+				}
+				img := s.Unique(1, 64)
+				repo := s.Push(img, "anon", "t0")
+				var ids []string
+				for i := 0; i <= n; i++ {
+					one := s.Unique(1, 64)
+					tag := fmt.Sprintf("t%d", i)
+					Expect(one.Push(s.Env.Reg, repo, tag)).To(Succeed())
+					ids = append(ids, s.MustPull(ctx, s.Ref(repo, tag)))
+				}
+				By("read one message, then cancel")
+				sctx, cancel := context.WithCancel(ctx)
+				st, err := s.Env.Images.StreamImages(sctx, &runtime.StreamImagesRequest{})
+				Expect(err).NotTo(HaveOccurred())
+				first, err := st.Recv()
+				Expect(err).NotTo(HaveOccurred(), "the first message of a stream of %d+ images", n+1)
+				Expect(first.GetImages()).NotTo(BeEmpty())
+				cancel()
+				for err == nil {
+					_, err = st.Recv()
+				}
+				// The rest may have been in flight already (EOF) or not (Canceled): both are fine.
+				Expect(errors.Is(err, io.EOF) || status.Code(err) == codes.Canceled).To(BeTrue(), "the cancelled stream ended with %v", err)
+
+				By("the target still serves: a whole stream, ListImages, a pull")
+				streamed, err := s.StreamAll(ctx, nil)
+				Expect(err).NotTo(HaveOccurred(), "StreamImages after a client cancelled one")
+				listed := s.List(ctx)
+				for _, id := range ids {
+					Expect(harness.Find(streamed, id)).NotTo(BeNil(), "StreamImages after a cancelled stream lacks %s", id)
+					Expect(harness.Find(listed, id)).NotTo(BeNil(), "ListImages after a cancelled stream lacks %s", id)
+				}
+				_, ref := s.PushUnique("after")
+				s.MustPull(ctx, ref)
 			})
 
 		su.Spec("LIST-007", "every listed image has a non-empty id and a size > 0 (what kubelet's client requires)",

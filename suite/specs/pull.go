@@ -130,5 +130,44 @@ func lifecycle(su *framework.Tree) {
 				}
 				Expect(blobs).To(BeEmpty(), "a re-pull of an image that did not change should ask for its manifest only (kubelet re-pulls on imagePullPolicy Always)")
 			})
+
+		su.Spec("PULL-010", "a tag moved to a new image leaves the old image under the names it still has (another tag, its repository digest)",
+			framework.Meta{Refs: []string{"IS-26", "IS-10"}}, func(ctx context.Context, s *harness.Spec) {
+				// A moved tag takes one name from the old image, not the image: containers may
+				// still run it, and kubelet's image GC removes it by ID when it is unused.
+				old, next := s.Unique(1, 256), s.Unique(1, 256)
+				repo := s.Push(old, "anon", "t")
+				Expect(old.Push(s.Env.Reg, repo, "keep")).To(Succeed())
+				moved, kept := s.Ref(repo, "t"), s.Ref(repo, "keep")
+				idOld := s.MustPull(ctx, moved)
+				Expect(s.MustPull(ctx, kept)).To(Equal(idOld))
+				Expect(next.Push(s.Env.Reg, repo, "t")).To(Succeed())
+				idNext := s.MustPull(ctx, moved)
+				Expect(idNext).NotTo(Equal(idOld))
+
+				By("the old image keeps its other tag and its repository digest")
+				st := s.Status(ctx, idOld)
+				Expect(st).NotTo(BeNil(), "the image %s still named %s was dropped when %s moved", idOld, kept, moved)
+				Expect(st.GetRepoTags()).To(ConsistOf(kept), "the old image's tags after %s moved", moved)
+				Expect(st.GetRepoDigests()).To(ContainElement(s.DigestRef(repo, old)))
+				Expect(s.Status(ctx, moved).GetId()).To(Equal(idNext))
+				s.ExpectOneDescription(ctx, idOld)
+
+				By("an image whose only tag moved keeps its repository digest and stays")
+				lone, lonesNext := s.Unique(1, 256), s.Unique(1, 256)
+				loneRepo := s.Push(lone, "anon", "t")
+				loneRef := s.Ref(loneRepo, "t")
+				idLone := s.MustPull(ctx, loneRef)
+				Expect(lonesNext.Push(s.Env.Reg, loneRepo, "t")).To(Succeed())
+				s.MustPull(ctx, loneRef)
+				st = s.Status(ctx, s.DigestRef(loneRepo, lone))
+				Expect(st).NotTo(BeNil(), "the image %s, still named by its repository digest, was dropped when its tag moved", idLone)
+				Expect(st.GetId()).To(Equal(idLone))
+				Expect(st.GetRepoTags()).To(BeEmpty(), "the moved tag still names the old image")
+				s.ExpectOneDescription(ctx, idLone)
+				Expect(s.Remove(ctx, s.DigestRef(loneRepo, lone))).To(Succeed())
+				s.ExpectAbsent(ctx, idLone)
+				Expect(s.Status(ctx, loneRef)).NotTo(BeNil(), "removing the old image by its digest removed the new one")
+			})
 	})
 }

@@ -252,6 +252,27 @@ func references(su *framework.Tree) {
 					harness.Observe("ImageStatus(first %d hex) → image=%s err=%v", n, yesNo(resp.GetImage() != nil), err)
 				}
 			})
+
+		su.Spec("REF-015", "PullImage of a bare image ID (sha256:<64 hex>) is refused with InvalidArgument and asks no registry for library/sha256",
+			framework.Meta{Level: framework.Recommended, Needs: []config.Feature{config.FeatureMirror}, Refs: []string{"IS-13", "IS-07", "CV-08"}},
+			func(ctx context.Context, s *harness.Spec) {
+				// An image ID names content, not a place to pull it from (ImageSpec.image may carry
+				// one, IS-13, for the RPCs that look images up). Parsed as a docker reference it
+				// is the tag <hex> of docker.io/library/sha256: a pull that goes there fetches
+				// whatever that repository holds under a name that looks like an ID.
+				_, ref := s.PushUnique("v1")
+				present := s.MustPull(ctx, ref)
+				absent := "sha256:" + strings.Repeat("0", 64)
+				for _, id := range []string{present, absent} {
+					_, err := s.Pull(ctx, id, nil)
+					harness.Observe("PullImage(%s) → %v", id, err)
+					Expect(status.Code(err)).To(Equal(codes.InvalidArgument), "PullImage(%s): an image ID is not a reference to pull", id)
+				}
+				for _, e := range s.Journal() {
+					Expect(e.Repo).NotTo(HavePrefix("library/sha256"), "the target asked the docker.io mirror for %s %s", e.Method, e.Path)
+				}
+				Expect(s.Status(ctx, present).GetId()).To(Equal(present), "the refused pull changed the image it names")
+			})
 	})
 }
 
