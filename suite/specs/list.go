@@ -149,7 +149,7 @@ func listSpecs(su *framework.Tree) {
 			})
 
 		su.Spec("LIST-009", "a StreamImages cancelled by its client after the first message leaves the target serving: the next stream, ListImages and a pull all work",
-			framework.Meta{Needs: []config.Feature{config.FeatureStreamImages, config.FeatureStreamBatch}, Refs: []string{"IS-04", "IS-05"}},
+			framework.Meta{Needs: []config.Feature{config.FeatureStreamImages, config.FeatureStreamBatch}, Refs: []string{"IS-04", "IS-01"}},
 			func(ctx context.Context, s *harness.Spec) {
 				// kubelet enforces a deadline on the whole stream and discards partial results
 				// (IS-05): abandoned streams are routine, and must not leave a lock or an
