@@ -54,6 +54,7 @@ case $VERSION in
 	PROGRESS_TIMEOUT=${PROGRESS_TIMEOUT:-10s}
 	if [[ $PROGRESS_TIMEOUT == 0 || $PROGRESS_TIMEOUT == 0s ]]; then
 		CONFIG_EXTRA+=(--no-pull-progress-timeout)
+		DEFAULT_FEATURES+=",progress-timeout=0"
 	else
 		CONFIG_EXTRA+=(--pull-progress-timeout "$PROGRESS_TIMEOUT")
 		DEFAULT_FEATURES+=",progress-timeout=$PROGRESS_TIMEOUT"

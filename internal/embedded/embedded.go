@@ -19,6 +19,10 @@ import (
 // Reference is the embedded reference. Its zero value is ready: give Start and Restart to the
 // harness (harness.Env.Start/Restart, or suite/run.Options).
 type Reference struct {
+	// Profile configures it; nil is config.Reference(). A run against another profile must
+	// declare that profile's Features.
+	Profile *config.ReferenceProfile
+
 	mu       sync.Mutex
 	dir      string
 	hostsDir string
@@ -27,6 +31,9 @@ type Reference struct {
 
 func (r *Reference) config() impl.Config {
 	p := config.Reference()
+	if r.Profile != nil {
+		p = *r.Profile
+	}
 	return impl.Config{
 		Root:                filepath.Join(r.dir, "root"),
 		HostsDirs:           []string{r.hostsDir},

@@ -44,7 +44,7 @@ func featureTable() []featureInfo {
 		{FeatureStreamImages, "stream-images", "", "StreamImages is implemented"},
 		{FeatureStreamBatch, "stream-batch", "N", "StreamImages batch size (allows the >1 batch spec)"},
 		{FeatureRuntimeHandler, "runtime-handler", "NAME", "a runtime handler the target knows"},
-		{FeatureProgressTimeout, "progress-timeout", "DURATION", "the target's pull progress timeout"},
+		{FeatureProgressTimeout, "progress-timeout", "DURATION", "the target's pull progress timeout (0: it has none, like containerd's image_pull_progress_timeout = \"0s\")"},
 		{FeatureRestart, "restart", "CMD", "shell command that restarts the target"},
 		{FeatureMirror, "mirror", "", "docker.io is mirrored to the fixture registry (via --registry-config-dir)"},
 		{FeatureTLSHostname, "tls-hostname", "", "the target resolves the TLS host name to the fixture registry"},
@@ -172,8 +172,8 @@ func (f *Features) Duration(name Feature) (time.Duration, bool, error) {
 		return 0, false, nil
 	}
 	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return 0, true, fmt.Errorf("feature %s=%q: want a positive duration", name, v)
+	if err != nil || d < 0 {
+		return 0, true, fmt.Errorf("feature %s=%q: want a duration >= 0 (0: none, as containerd's 0s)", name, v)
 	}
 	return d, true, nil
 }

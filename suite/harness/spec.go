@@ -377,7 +377,7 @@ func (s *Spec) ExpectClientGone(g *gates.Gate, repo string, d digest.Digest, why
 // timeout fired; waiting that long would credit the progress timeout to the cancel.
 func (s *Spec) CancelBound() time.Duration {
 	bound := s.Env.Cfg.RPCTimeout
-	if d, ok, err := s.Env.Cfg.Features.Duration(config.FeatureProgressTimeout); ok && err == nil && d/2 < bound {
+	if d, ok, err := s.Env.Cfg.Features.Duration(config.FeatureProgressTimeout); ok && err == nil && d > 0 && d/2 < bound {
 		bound = d / 2
 	}
 	return bound

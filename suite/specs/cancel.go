@@ -56,8 +56,7 @@ func cancelSpecs(su *framework.Tree) {
 
 		su.Spec("CANCEL-003", "a stalled blob ends the pull within the declared progress timeout and leaves nothing",
 			framework.Meta{Needs: []config.Feature{config.FeatureProgressTimeout}, Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
-				d, _, err := s.Env.Cfg.Features.Duration(config.FeatureProgressTimeout)
-				Expect(err).NotTo(HaveOccurred())
+				d := declaredProgressTimeout(s)
 				img := s.Unique(2, 4096)
 				repo := s.Push(img, "anon", "v1")
 				ref := s.Ref(repo, "v1")
@@ -81,8 +80,7 @@ func cancelSpecs(su *framework.Tree) {
 
 		su.Spec("CANCEL-004", "a slow but steady blob trips the progress timeout neither of its pull nor of a second pull of the same reference waiting on it",
 			framework.Meta{Level: framework.Recommended, Needs: []config.Feature{config.FeatureProgressTimeout}, Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
-				d, _, err := s.Env.Cfg.Features.Duration(config.FeatureProgressTimeout)
-				Expect(err).NotTo(HaveOccurred())
+				d := declaredProgressTimeout(s)
 				img := s.Unique(1, 2048)
 				repo := s.Push(img, "anon", "v1")
 				ref := s.Ref(repo, "v1")
@@ -117,8 +115,7 @@ func cancelSpecs(su *framework.Tree) {
 				// reads no byte of its own for ≈2×d and must not count that as no progress; a
 				// target that downloads the layer again gets the drip itself. Either way both pulls
 				// complete.
-				d, _, err := s.Env.Cfg.Features.Duration(config.FeatureProgressTimeout)
-				Expect(err).NotTo(HaveOccurred())
+				d := declaredProgressTimeout(s)
 				a, b := s.UniquePair(1, 2048)
 				Expect(b.Layers).To(Equal(a.Layers))
 				repo := s.Push(a, "anon", "a")
@@ -142,5 +139,45 @@ func cancelSpecs(su *framework.Tree) {
 				Expect(s.Status(ctx, s.Ref(repo, "a")).GetId()).To(Equal(a.ID))
 				Expect(s.Status(ctx, s.Ref(repo, "b")).GetId()).To(Equal(b.ID))
 			})
+
+		su.Spec("CANCEL-006", "with no progress timeout (progress-timeout=0), a pull completes, and a stalled one lasts until the client's deadline, which ends it and leaves nothing",
+			framework.Meta{Needs: []config.Feature{config.FeatureProgressTimeout}, Refs: []string{"IS-07"}}, func(ctx context.Context, s *harness.Spec) {
+				// containerd's image_pull_progress_timeout = "0s" means "never time out for want
+				// of progress". A target that reads 0 as zero seconds cancels every pull; one that
+				// falls back to a default cancels a stalled pull on its own before the client does.
+				if d, _, _ := s.Env.Cfg.Features.Duration(config.FeatureProgressTimeout); d != 0 {
+					framework.Unsupported("the target declares a progress timeout of %s (CANCEL-003 covers it); this spec is for progress-timeout=0", d)
+				}
+				_, healthy := s.PushUnique("v1")
+				s.MustPull(ctx, healthy)
+
+				img := s.Unique(2, 4096)
+				repo := s.Push(img, "anon", "v1")
+				ref := s.Ref(repo, "v1")
+				s.Arm(faults.Rule{Match: route.Match{Method: "GET", Repo: repo, Kind: route.KindBlob, Digest: img.Layers[1]},
+					Action: faults.Action{Kind: faults.KindStall, AfterBytes: 1024}})
+				deadline := min(s.Env.Cfg.RPCTimeout, 5*time.Second)
+				pctx, cancel := context.WithTimeout(ctx, deadline)
+				defer cancel()
+				start := time.Now()
+				r := <-s.PullAsync(pctx, ref, nil)
+				took := time.Since(start)
+				harness.Observe("stalled pull with no progress timeout ended after %v: %v", took.Round(time.Millisecond), r.Err)
+				Expect(status.Code(r.Err)).To(Equal(codes.DeadlineExceeded),
+					"with no progress timeout the stalled pull must last until the client's deadline (%s); it ended after %s with %v", deadline, took, r.Err)
+				s.ExpectAbsent(ctx, ref)
+			})
 	})
+}
+
+// declaredProgressTimeout is the target's declared progress timeout, for the specs that need one
+// (they are unsupported when it is 0: the target has none).
+func declaredProgressTimeout(s *harness.Spec) time.Duration {
+	GinkgoHelper()
+	d, _, err := s.Env.Cfg.Features.Duration(config.FeatureProgressTimeout)
+	Expect(err).NotTo(HaveOccurred())
+	if d == 0 {
+		framework.Unsupported("progress-timeout=0: the target has no progress timeout (CANCEL-006 covers what that means)")
+	}
+	return d
 }
