@@ -56,20 +56,20 @@ const (
 	DigestsMissing = "digests-missing"
 	PinnedIgnored  = "pinned-ignored"
 
-	RepullRemovesFirst  = "repull-removes-first"
-	PullsSerialized     = "pulls-serialized"
-	PinnedAll           = "pinned-all"
-	ListSizeDiffers     = "list-size-differs"
-	StatusDigestNoTags  = "status-digest-no-tags"
-	RemoveTruncatedNoop = "remove-truncated-noop"
-	DigestPullTagged    = "digest-pull-tagged-latest"
-	ListFilterIgnored   = "list-filter-ignored"
-	PullAuthAsNotFound  = "pull-auth-as-notfound"
-	PullRetries429      = "pull-retries-429-forever"
-	StreamEmptyMessage  = "stream-empty-message-when-empty"
-	StreamCancelWedges  = "stream-cancel-wedges"
-	PullIDAsDockerRef   = "pull-id-as-docker-ref"
-	TagMoveDropsOld     = "tag-move-drops-old"
+	RepullRemovesFirst    = "repull-removes-first"
+	PullsSerialized       = "pulls-serialized"
+	PinnedAll             = "pinned-all"
+	ListSizeDiffers       = "list-size-differs"
+	StatusTruncatedNoTags = "status-truncated-no-tags"
+	RemoveTruncatedNoop   = "remove-truncated-noop"
+	DigestPullTagged      = "digest-pull-tagged-latest"
+	ListFilterIgnored     = "list-filter-ignored"
+	PullAuthAsNotFound    = "pull-auth-as-notfound"
+	PullRetries429        = "pull-retries-429-forever"
+	StreamEmptyMessage    = "stream-empty-message-when-empty"
+	StreamCancelWedges    = "stream-cancel-wedges"
+	PullIDAsDockerRef     = "pull-id-as-docker-ref"
+	TagMoveDropsOld       = "tag-move-drops-old"
 
 	FsTimestampZero = "fsinfo-timestamp-zero"
 	FsUsedConstant  = "fsinfo-used-constant"
@@ -127,7 +127,7 @@ func Catalog() []Mutant {
 		{PullsSerialized, "one PullImage at a time: a pull waits for every pull before it, so one slow registry stalls every other pull", []string{"RACE-009"}, true},
 		{PinnedAll, "Image.pinned is true for every image, which turns kubelet's image GC off (IS-30)", []string{"STATUS-006"}, true},
 		{ListSizeDiffers, "ListImages and StreamImages report a size one byte larger than ImageStatus does (IS-27, IS-35)", []string{"PULL-001"}, true},
-		{StatusDigestNoTags, "ImageStatus by a repository digest answers the image without its repo_tags (IS-26)", []string{"PULL-001"}, true},
+		{StatusTruncatedNoTags, "ImageStatus by a truncated ID (4..63 hex) answers the right image without its repo_tags (IS-26)", []string{"PULL-001"}, true},
 		{RemoveTruncatedNoop, "RemoveImage of a truncated ID answers OK and removes nothing, while ImageStatus resolves that truncated ID (IS-10, IS-25)", []string{"RM-009"}, true},
 		{DigestPullTagged, "an image known by repository digest only also reports NAME:latest in repo_tags, a tag nobody pulled (IS-26)", []string{"PULL-004"}, true},
 		{ListFilterIgnored, "ListImages and StreamImages ignore filter.image and return every image (IS-24)", []string{"LIST-006"}, true},

@@ -407,7 +407,7 @@ func (p *Proxy) ImageStatus(ctx context.Context, req *runtime.ImageStatusRequest
 		return resp, nil
 	}
 	p.mutateImage(resp.Image)
-	if p.is(StatusDigestNoTags) && strings.Contains(key, "@") {
+	if p.is(StatusTruncatedNoTags) && hexPrefix.MatchString(key) {
 		resp.Image.RepoTags = nil
 	}
 	if p.mutant == StatusInfoInvalidJSON {
