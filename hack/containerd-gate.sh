@@ -19,7 +19,9 @@
 # (_output/gates/containerd-VERSION), READY_TIMEOUT (seconds, 30), PULL_PATH (2.x: transfer|local),
 # FEATURES / EXPECTATIONS (override the per-version defaults below), CONFIG_PATH_ROOTS (2: the
 # certs.d is the second of two config_path roots), CONFIG_ARGS (more "criimage config" flags),
-# PROGRESS_TIMEOUT (2.x, default 10s; 0 = "0s", no timeout).
+# PROGRESS_TIMEOUT (2.x, default 10s; 0 = "0s", no timeout), GINKGO_PROCS (N > 1: run the suite's
+# test binary under ginkgo -p with N processes instead of "criimage test"; Serial specs still
+# run alone).
 set -euo pipefail
 
 usage() { echo "usage: $0 VERSION   (2.4.2 or 1.6.20)" >&2; exit 2; }
@@ -168,8 +170,23 @@ if [[ $result == pass && $GATE_MODE != smoke ]]; then
 		test_args=(test --image-endpoint "$CONTAINERD_ENDPOINT" --features "$FEATURES" --features "restart=$RESTART_CMD"
 			--registry-config-dir "$CONTAINERD_CERTS_DIR" --report-dir "$REPORT_DIR")
 		[[ -f $EXPECTATIONS ]] && test_args+=(--expectations "$EXPECTATIONS")
-		echo "gate: criimage ${test_args[*]}"
-		"$CRIIMAGE_BIN" "${test_args[@]}" "$@" || result=fail
+		if [[ ${GINKGO_PROCS:-1} -gt 1 ]]; then
+			# The same flags, for the suite's test binary (single dash) under ginkgo's own -p.
+			go test -c -o "$TMP/criimage-suite.test" ./suite
+			suite_args=()
+			for a in "${test_args[@]:1}" "$@"; do
+				case $a in
+				--focus | --skip | --label-filter | --focus=* | --skip=* | --label-filter=*) a=-ginkgo.${a#--} ;; # ginkgo's own flags in a test binary
+				--*) a=${a#-} ;;
+				esac
+				suite_args+=("$a")
+			done
+			echo "gate: ginkgo -p --procs $GINKGO_PROCS criimage-suite.test -- ${suite_args[*]}"
+			go run github.com/onsi/ginkgo/v2/ginkgo -p --procs "$GINKGO_PROCS" --timeout 30m "$TMP/criimage-suite.test" -- "${suite_args[@]}" || result=fail
+		else
+			echo "gate: criimage ${test_args[*]}"
+			"$CRIIMAGE_BIN" "${test_args[@]}" "$@" || result=fail
+		fi
 	elif [[ $GATE_MODE == suite ]]; then
 		die "GATE_MODE=suite but 'criimage test' is not available yet"
 	else
