@@ -3,7 +3,10 @@
 // hosts.toml that containerd would silently ignore.
 //
 // Lookup per root is containerd's config.HostDirFromRoot: <root>/<host>_<port>_, <root>/<host:port>,
-// <root>/_default; the first root with a match wins, nothing is merged.
+// <root>/_default; the first root with a match wins, nothing is merged. A host written with
+// capitals that has no directory of its own is looked up again in lower case: host names are
+// case-insensitive (RFC 4343) and certs.d directories are written in lower case, so
+// "REGISTRY.EXAMPLE:5000/app" must not lose its CA (containerd's lookup is case-sensitive).
 package hosts
 
 import (
@@ -22,8 +25,24 @@ import (
 
 // Dir returns a config.HostOptions.HostDir function over roots. A found directory whose hosts.toml
 // is malformed is an error naming the file (containerd logs it and falls back to defaults, which
-// silently drops mirrors and CAs: containerd-cri-images.md §1.8).
+// silently drops mirrors and CAs).
 func Dir(roots []string) func(host string) (string, error) {
+	exact := dirExact(roots)
+	return func(host string) (string, error) {
+		dir, err := exact(host)
+		lower := strings.ToLower(host)
+		if lower == host || !(errdefs.IsNotFound(err) || err == nil && filepath.Base(dir) == "_default") {
+			return dir, err
+		}
+		if ldir, lerr := exact(lower); lerr == nil && filepath.Base(ldir) != "_default" {
+			return ldir, nil
+		}
+		return dir, err
+	}
+}
+
+// dirExact is Dir without the lower-case retry.
+func dirExact(roots []string) func(host string) (string, error) {
 	fns := make([]func(string) (string, error), 0, len(roots))
 	for _, r := range roots {
 		if r != "" {

@@ -44,6 +44,25 @@ func TestDirRootsInOrder(t *testing.T) {
 	}
 }
 
+func TestDirHostCase(t *testing.T) {
+	root := t.TempDir()
+	reg := mkdir(t, root, "reg.example:5000", `server = "https://reg.example:5000"`)
+	def := mkdir(t, root, "_default", "")
+	dir := Dir([]string{root})
+	for host, want := range map[string]string{
+		"REG.Example:5000":  reg, // capitals: the lower-case directory, not _default
+		"reg.example:5000":  reg,
+		"OTHER.example:443": def, // no directory in either case: _default
+	} {
+		if got, err := dir(host); err != nil || got != want {
+			t.Errorf("Dir(%s) = %q, %v; want %q", host, got, err, want)
+		}
+	}
+	if _, err := Dir([]string{t.TempDir()})("REG.Example:5000"); !errdefs.IsNotFound(err) {
+		t.Errorf("no match in either case: %v, want NotFound", err)
+	}
+}
+
 func TestValidate(t *testing.T) {
 	root := t.TempDir()
 	for name, tc := range map[string]struct{ toml, want string }{

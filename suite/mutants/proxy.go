@@ -236,6 +236,11 @@ func (p *Proxy) PullImage(ctx context.Context, req *runtime.PullImageRequest) (*
 			p.mu.Unlock()
 		}()
 	}
+	if p.is(RefHostLowercased) && req.Image != nil {
+		if host, rest, ok := strings.Cut(req.Image.Image, "/"); ok && strings.ContainsAny(host, ".:") {
+			req.Image.Image = strings.ToLower(host) + "/" + rest
+		}
+	}
 	if p.is(PullIDAsDockerRef) && req.Image != nil && idForm.MatchString(req.Image.Image) {
 		req.Image.Image = "docker.io/library/" + req.Image.Image
 	}

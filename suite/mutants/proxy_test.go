@@ -610,6 +610,17 @@ func checks() map[string]check {
 				t.Fatal("the old image survived the mutant's pull")
 			}
 		},
+		mutants.RefHostLowercased: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			_, repo, _ := e.unique(t, "anon", "v1")
+			ref := "LOCALHOST" + strings.TrimPrefix(e.reg.PlainHost(), "127.0.0.1") + "/" + repo + ":v1"
+			lower := strings.ToLower(ref)
+			if _, err := pull(context.Background(), bad, ref, nil); err != nil {
+				t.Skipf("the plain listener as LOCALHOST: %v", err)
+			}
+			if mustStatus(t, good, ref) != nil || mustStatus(t, good, lower) == nil {
+				t.Fatal("the mutant kept the host as written")
+			}
+		},
 		mutants.FsTimestampZero: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
 			if fsUsed(t, good).GetTimestamp() == 0 || fsUsed(t, bad).GetTimestamp() != 0 {
 				t.Fatal("timestamp")

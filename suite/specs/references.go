@@ -273,6 +273,22 @@ func references(su *framework.Tree) {
 				}
 				Expect(s.Status(ctx, present).GetId()).To(Equal(present), "the refused pull changed the image it names")
 			})
+
+		su.Spec("REF-016", "a registry host written with capitals pulls from that host and is reported as written",
+			framework.Meta{Level: framework.Recommended, Needs: []config.Feature{config.FeatureTLSHostname}, Refs: []string{"IS-26", "CV-08"}},
+			func(ctx context.Context, s *harness.Spec) {
+				// Host names are case-insensitive (RFC 4343), the repository path is not; kubelet
+				// keeps the image name of the pod spec as written (CV-08) and looks it up by that.
+				img := s.Unique(1, 256)
+				repo := s.Push(img, "anon", "v1")
+				ref := strings.ToUpper(s.Env.Reg.TLSHost()) + "/" + repo + ":v1"
+				id, err := s.Pull(ctx, ref, nil)
+				Expect(err).NotTo(HaveOccurred(), "PullImage(%s): the host name is %s in other letters", ref, s.Env.Reg.TLSHost())
+				Expect(id).To(ContainSubstring(img.Config.Encoded()))
+				st := s.Status(ctx, ref)
+				Expect(st).NotTo(BeNil(), "ImageStatus(%s), the reference as pulled", ref)
+				Expect(st.GetRepoTags()).To(ContainElement(ref), "the tag must be kept as written")
+			})
 	})
 }
 
