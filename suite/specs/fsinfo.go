@@ -38,12 +38,18 @@ func fsSpecs(su *framework.Tree) {
 		su.Spec("FS-002", "ImageFsInfo usage rises after a pull and returns to the baseline after RemoveImage",
 			framework.Meta{Serial: true, Refs: []string{"IS-10", "IS-11", "IS-12", "IS-39"}},
 			func(ctx context.Context, s *harness.Spec) {
-				used := func() uint64 { return s.FsInfo(ctx).GetImageFilesystems()[0].GetUsedBytes().GetValue() }
-				base := used()
+				// The baseline must be a figure the target computed after the specs before this
+				// one. containerd reports the usage its snapshot syncer collected (every 10 s),
+				// timestamped with that collection: a baseline read right after another spec's
+				// RemoveImage still counted the removed image, and this pull then seemed to lower
+				// usage (1 of 9 CI runs). refreshedUsage waits, on the target's own clock, for a
+				// figure newer than one read now.
 				img := s.Unique(3, 256<<10) // incompressible: 768 KiB of layers
 				repo := s.Push(img, "anon", "v1")
 				ref := s.Ref(repo, "v1")
+				base := refreshedUsage(ctx, s, "the specs before this one")
 				id := s.MustPull(ctx, ref)
+				used := func() uint64 { return s.FsInfo(ctx).GetImageFilesystems()[0].GetUsedBytes().GetValue() }
 				Eventually(used).WithTimeout(s.Env.Wait()).WithPolling(50*time.Millisecond).
 					Should(BeNumerically(">", base), "used_bytes after pulling %d bytes of layers", img.Size)
 				Expect(s.Remove(ctx, id)).To(Succeed())
@@ -51,4 +57,22 @@ func fsSpecs(su *framework.Tree) {
 					Should(BeNumerically("<=", base+metadataAllowance), "used_bytes after RemoveImage (IS-10, cleanup may be asynchronous: IS-11)")
 			})
 	})
+}
+
+// refreshedUsage returns the first image filesystem's used_bytes from a figure the target
+// computed after what: one whose timestamp is newer than that of a figure read now. A target that
+// computes usage per call answers it at once; one that collects it periodically within a period.
+// (Newer is not "complete": containerd stamps an empty collection with the time of the call, so
+// a rise after a pull is still awaited with Eventually.)
+func refreshedUsage(ctx context.Context, s *harness.Spec, what string) uint64 {
+	GinkgoHelper()
+	seen := s.FsInfo(ctx).GetImageFilesystems()[0].GetTimestamp()
+	var used uint64
+	Eventually(func() int64 {
+		fs := s.FsInfo(ctx).GetImageFilesystems()[0]
+		used = fs.GetUsedBytes().GetValue()
+		return fs.GetTimestamp()
+	}).WithTimeout(s.Env.Wait()).WithPolling(50*time.Millisecond).Should(BeNumerically(">", seen),
+		"ImageFsInfo never computed its figures again after %s (timestamp stayed %d)", what, seen)
+	return used
 }
