@@ -16,8 +16,11 @@
 // Scoping (Scope): credentials go only to the host named by server_address (scheme optional,
 // host:port compared exactly, host name case-insensitively; `docker.io`, `index.docker.io`,
 // `registry-1.docker.io` and `https://index.docker.io/v1/` all mean Docker Hub), or, when
-// server_address is empty, to the registry of the reference being pulled. Mirrors therefore get
-// credentials only when server_address names them. A bearer realm receives them only if it is on
+// server_address is empty, to the registry of the reference being pulled — and to the hosts the
+// node's registry configuration (certs.d/<registry>/hosts.toml) declares for that registry
+// (ServedBy): a mirror of docker.io gets credentials scoped to docker.io, because kubelet hands
+// over the credentials of the image's registry and the node's configuration says that this host
+// serves it; a mirror declared for any other registry gets nothing. A bearer realm receives them only if it is on
 // the same host:port as the challenging registry (Docker Hub: also auth.docker.io) and does not
 // downgrade an https registry to an http realm. Everything else — foreign-layer URLs, redirect
 // targets on another origin, realms elsewhere — is treated as anonymous. A token request that
@@ -32,6 +35,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strconv"
@@ -202,6 +206,19 @@ func quoteAddr(addr string) string {
 		return "(value withheld: it contains '@')"
 	}
 	return echo.Quote(addr)
+}
+
+// ServedBy returns the scope for host when it serves registry (a host the node's registry
+// configuration declares for registry: a mirror, or registry's own endpoint): if the credentials
+// are for registry, host may receive them too. Otherwise it returns s unchanged.
+func (s *Scope) ServedBy(registry, host string) *Scope {
+	if !s.Allowed(registry) || s.Allowed(host) {
+		return s
+	}
+	c := *s
+	c.hosts = maps.Clone(s.hosts)
+	c.hosts[strings.ToLower(host)] = true
+	return &c
 }
 
 // Credentials returns the parsed credentials, unscoped.

@@ -238,3 +238,30 @@ func FuzzParseAuth(f *testing.F) {
 		checkNoSecret(t, strings.ReplaceAll(d, user, ""), &runtime.AuthConfig{Password: pass, IdentityToken: identity, RegistryToken: regToken, ServerAddress: server + user})
 	})
 }
+
+func TestScopeServedBy(t *testing.T) {
+	hub, err := NewScope(&runtime.AuthConfig{Username: "u", Password: "p", ServerAddress: "https://index.docker.io/v1/"}, "docker.io")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mirror := "mirror.example:5000"
+	if hub.Allowed(mirror) {
+		t.Fatal("a Scope alone never allows a mirror")
+	}
+	if s := hub.ServedBy("docker.io", mirror); !s.Allowed(mirror) || s.For(mirror).Secret != "p" || hub.Allowed(mirror) {
+		t.Error("a host serving docker.io gets docker.io credentials (and the original scope is unchanged)")
+	}
+	if s := hub.ServedBy("quay.io", mirror); s.Allowed(mirror) {
+		t.Error("a host serving quay.io got docker.io credentials")
+	}
+	quay, err := NewScope(&runtime.AuthConfig{Username: "u", Password: "p"}, "quay.io")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := quay.ServedBy("docker.io", mirror); s.Allowed(mirror) {
+		t.Error("a docker.io mirror got credentials for quay.io")
+	}
+	if s := quay.ServedBy("quay.io", mirror); !s.Allowed(mirror) || s.Allowed("docker.io") {
+		t.Error("a quay.io mirror: allowed, and nothing else")
+	}
+}

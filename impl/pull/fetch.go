@@ -73,7 +73,8 @@ func (p *Puller) run(ctx context.Context, f *flight, named reference.Named, scop
 }
 
 // registryHosts is containerd's ConfigureHosts over the certs.d roots, with every host's
-// authorizer replaced by the scoped one and its client counted for the progress timeout.
+// authorizer replaced by the scoped one (extended to the hosts configured for the registry:
+// auth.Scope.ServedBy) and its client counted for the progress timeout.
 // Results are memoized per host for the flight, so resolve and fetch share tokens.
 func (p *Puller) registryHosts(ctx context.Context, scope *auth.Scope, prog *progress) docker.RegistryHosts {
 	base := config.ConfigureHosts(ctx, config.HostOptions{
@@ -93,7 +94,7 @@ func (p *Puller) registryHosts(ctx context.Context, scope *auth.Scope, prog *pro
 			return nil, configError{fmt.Errorf("registry configuration for %s: %w", host, err)}
 		}
 		for i := range rh {
-			rh[i].Authorizer = scope.Authorizer(rh[i].Client, rh[i].Header)
+			rh[i].Authorizer = scope.ServedBy(host, rh[i].Host).Authorizer(rh[i].Client, rh[i].Header)
 		}
 		memo[host] = rh
 		return rh, nil

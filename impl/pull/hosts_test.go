@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -101,31 +102,52 @@ func TestHostsWrongCA(t *testing.T) {
 	}
 }
 
-func TestHostsMirrorGetsNoCredentials(t *testing.T) {
+// TestHostsMirrorCredentials: credentials for a registry reach the mirrors its hosts.toml
+// declares (kubelet hands over the image's registry's credentials; the node's configuration says
+// the mirror serves it), under every server_address form of Docker Hub; credentials for another
+// registry, or a mirror declared for another registry, get nothing.
+func TestHostsMirrorCredentials(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
 	e := newEnv(t, Options{HostsDirs: []string{root}})
 	plain := e.reg.PlainHost()
-	writeHosts(t, root, "docker.io", fmt.Sprintf("server = %q\n[host.%q]\n  capabilities = [\"pull\", \"resolve\"]\n", "http://"+plain, "http://"+plain), nil)
-	img := buildImage(t, true, linuxAMD64, map[string]string{"mirror": "1"})
-	e.push("library/busybox", "latest", img)
-	creds := &runtime.AuthConfig{Username: user, Password: pass}
-	res, err := e.p.Pull(e.ctx, Request{Ref: e.ref("busybox"), Auth: creds})
-	if err != nil {
-		t.Fatalf("Pull through the mirror: %v", err)
-	}
-	_ = res.Done(e.ctx)
-	sawNS := false
-	for _, en := range e.reg.Journal().Entries() {
-		if strings.Contains(en.RawQuery, "ns=docker.io") {
-			sawNS = true
-		}
-	}
-	if !sawNS {
-		t.Error("the mirror was not asked with ns=docker.io")
-	}
-	if e.reg.Journal().SawSecret("", pass) {
-		t.Error("the mirror received docker.io credentials")
+	mirror := fmt.Sprintf("server = %q\n[host.%q]\n  capabilities = [\"pull\", \"resolve\"]\n", "https://registry.invalid", "http://"+plain)
+	writeHosts(t, root, "docker.io", mirror, nil)
+	writeHosts(t, root, "quay.io", mirror, nil)
+	for i, tc := range []struct {
+		name, ref, server string
+		ok                bool
+	}{
+		{"no server_address: the pulled registry's", "docker.io/basic/app", "", true},
+		{"https://index.docker.io/v1/", "docker.io/basic/app", "https://index.docker.io/v1/", true},
+		{"index.docker.io", "docker.io/basic/app", "index.docker.io", true},
+		{"registry-1.docker.io", "docker.io/basic/app", "registry-1.docker.io", true},
+		{"docker.io", "docker.io/basic/app", "docker.io", true},
+		{"credentials for another registry", "docker.io/basic/app", "https://quay.io", false},
+		{"a mirror declared for another registry", "quay.io/basic/app", "docker.io", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			repo := fmt.Sprintf("basic/app%d", i)
+			e.push(repo, "latest", buildImage(t, true, linuxAMD64, map[string]string{"mirror": tc.name}))
+			ref := strings.Replace(tc.ref, "basic/app", repo, 1)
+			mark := e.reg.Journal().Last()
+			res, err := e.p.Pull(e.ctx, Request{Ref: e.ref(ref), Auth: &runtime.AuthConfig{Username: user, Password: pass, ServerAddress: tc.server}})
+			if err == nil {
+				_ = res.Done(e.ctx)
+			}
+			saw := false
+			for _, en := range e.reg.Journal().Since(mark) {
+				saw = saw || slices.Contains(en.Secrets, e.reg.Journal().Fingerprint(pass))
+			}
+			switch {
+			case tc.ok && err != nil:
+				t.Fatalf("Pull %s through the mirror: %v", ref, err)
+			case tc.ok && !saw:
+				t.Fatal("the pull succeeded without the mirror seeing the password")
+			case !tc.ok && (err == nil || saw):
+				t.Fatalf("Pull %s: err %v, mirror saw the password: %v; want a failure and no password", ref, err, saw)
+			}
+		})
 	}
 }
 

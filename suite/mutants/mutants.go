@@ -71,6 +71,7 @@ const (
 	PullIDAsDockerRef     = "pull-id-as-docker-ref"
 	TagMoveDropsOld       = "tag-move-drops-old"
 	RefHostLowercased     = "ref-host-lowercased"
+	AuthDockerAliases     = "auth-docker-aliases-unknown"
 
 	FsTimestampZero = "fsinfo-timestamp-zero"
 	FsUsedConstant  = "fsinfo-used-constant"
@@ -139,6 +140,7 @@ func Catalog() []Mutant {
 		{PullIDAsDockerRef, "PullImage of a bare image ID sha256:<hex> pulls docker.io/library/sha256:<hex>, as reference.ParseDockerRef reads it", []string{"REF-015"}, true},
 		{TagMoveDropsOld, "a pull that moves a tag to a new image removes the old image with every other name it had (IS-26)", []string{"PULL-010"}, true},
 		{RefHostLowercased, "PullImage lower-cases the registry host of the reference, so the image is not known by the name kubelet pulled (IS-26, CV-08)", []string{"REF-016"}, true},
+		{AuthDockerAliases, "a server_address naming Docker Hub (https://index.docker.io/v1/, index.docker.io, registry-1.docker.io, docker.io) selects no credentials, as if it named an unknown host (IS-33)", []string{"AUTH-024"}, true},
 		{FsTimestampZero, "ImageFsInfo timestamps are 0 (IS-38)", []string{"FS-001"}, true},
 		{FsUsedConstant, "ImageFsInfo used_bytes never changes from its first answer (IS-39, IS-10)", []string{"FS-002"}, true},
 		{FsNoMountpoint, "ImageFsInfo has no fs_id (IS-37)", []string{"FS-001"}, false},

@@ -213,6 +213,10 @@ func (p *Proxy) PullImage(ctx context.Context, req *runtime.PullImageRequest) (*
 		if req.Auth != nil {
 			req.Auth.ServerAddress = ""
 		}
+	case AuthDockerAliases:
+		if req.Auth != nil && dockerHubAddress.MatchString(req.Auth.ServerAddress) {
+			req.Auth.ServerAddress = "https://docker-hub-alias.invalid"
+		}
 	case RefDigestDropped:
 		if req.Image != nil {
 			if name, _, ok := strings.Cut(req.Image.Image, "@"); ok && strings.Contains(name[strings.LastIndex(name, "/")+1:], ":") {
@@ -343,6 +347,9 @@ func (p *Proxy) pullFailed(req *runtime.PullImageRequest, err error) error {
 	}
 	return err
 }
+
+// dockerHubAddress matches the server_address forms that name Docker Hub.
+var dockerHubAddress = regexp.MustCompile(`^(https?://)?(index\.docker\.io|registry-1\.docker\.io|docker\.io)(/.*)?$`)
 
 // idForm matches a whole image ID with its algorithm.
 var idForm = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)

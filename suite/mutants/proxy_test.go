@@ -621,6 +621,18 @@ func checks() map[string]check {
 				t.Fatal("the mutant kept the host as written")
 			}
 		},
+		mutants.AuthDockerAliases: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
+			_, repo, _ := e.unique(t, "basic", "v1")
+			ref := "docker.io/" + repo + ":v1"
+			a := userPass()
+			a.ServerAddress = "https://index.docker.io/v1/"
+			if _, err := pull(context.Background(), bad, ref, a); err == nil {
+				t.Fatal("the mutant pulled with Docker Hub credentials it should have lost")
+			}
+			if _, err := pull(context.Background(), good, ref, a); err != nil {
+				t.Fatalf("identity: %v", err)
+			}
+		},
 		mutants.FsTimestampZero: func(t *testing.T, e *env, good, bad runtime.ImageServiceClient) {
 			if fsUsed(t, good).GetTimestamp() == 0 || fsUsed(t, bad).GetTimestamp() != 0 {
 				t.Fatal("timestamp")

@@ -3,6 +3,7 @@ package specs
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -363,6 +364,50 @@ func authSpecs(su *framework.Tree) {
 				if err != nil {
 					Expect(listed).To(BeFalse(), "the pull failed but the image is listed")
 				}
+			})
+
+		su.Spec("AUTH-024", "Docker Hub credentials under every server_address form of docker.io authenticate a docker.io image pulled through its mirror; credentials for another registry do not",
+			framework.Meta{Level: framework.Recommended, Needs: []config.Feature{config.FeatureMirror}, Serial: true, Refs: []string{"IS-33", "IS-34"}},
+			func(ctx context.Context, s *harness.Spec) {
+				// The keys of a docker config name Docker Hub four ways; kubelet and other CRI
+				// clients pass them as server_address. The node's mirror configuration says the
+				// mirror serves docker.io, so docker.io's credentials are the ones it needs.
+				var refused []string
+				for _, server := range []string{"https://index.docker.io/v1/", "index.docker.io", "registry-1.docker.io", "docker.io"} {
+					By("server_address " + server)
+					repo := s.Push(s.Unique(1, 256), "basic", "v1")
+					ref := "docker.io/" + repo + ":v1"
+					mark := s.Env.Reg.Journal().Last()
+					a := userPass()
+					a.ServerAddress = server
+					id, err := s.Pull(ctx, ref, a)
+					saw := false
+					for _, e := range s.Env.Reg.Journal().Since(mark) {
+						saw = saw || slices.Contains(e.Secrets, s.Env.Reg.Journal().Fingerprint(harness.FixturePassword))
+					}
+					harness.Observe("server_address %q → %v; the mirror saw the password: %s", server, err, yesNo(saw))
+					switch {
+					case err != nil:
+						refused = append(refused, fmt.Sprintf("%q: %v", server, err))
+					case !saw:
+						refused = append(refused, fmt.Sprintf("%q: the pull succeeded but no request carried the password", server))
+					default:
+						Expect(s.Status(ctx, ref).GetId()).To(Equal(id))
+					}
+				}
+				Expect(refused).To(BeEmpty(), "Docker Hub's server_address forms that did not authenticate a docker.io image through its mirror")
+				By("server_address of another registry")
+				repo := s.Push(s.Unique(1, 256), "basic", "v1")
+				ref := "docker.io/" + repo + ":v1"
+				mark := s.Env.Reg.Journal().Last()
+				a := userPass()
+				a.ServerAddress = "https://quay.io"
+				_, err := s.Pull(ctx, ref, a)
+				for _, e := range s.Env.Reg.Journal().Since(mark) {
+					Expect(e.Secrets).NotTo(ContainElement(s.Env.Reg.Journal().Fingerprint(harness.FixturePassword)),
+						"credentials for quay.io reached the docker.io mirror (%s %s)", e.Method, e.Path)
+				}
+				authFailed(ctx, s, ref, err, "docker.io image, credentials for quay.io")
 			})
 	})
 }
