@@ -281,8 +281,14 @@ func (s *Spec) ExpectFetchedFrom(repo string) {
 // SawSecret reports whether a request of this spec on listener carried secret (a password,
 // token or auth string; the journal keeps only keyed fingerprints).
 func (s *Spec) SawSecret(listener route.Listener, secret string) bool {
+	return s.SawSecretSince(s.start, listener, secret)
+}
+
+// SawSecretSince is SawSecret over the requests after journal sequence seq (Journal().Last()
+// taken by the spec), for a spec that tries several credentials in turn.
+func (s *Spec) SawSecretSince(seq int64, listener route.Listener, secret string) bool {
 	fp := s.Env.Reg.Journal().Fingerprint(secret)
-	for _, e := range s.Journal() {
+	for _, e := range s.Env.Reg.Journal().Since(seq) {
 		if e.Listener == listener && slices.Contains(e.Secrets, fp) {
 			return true
 		}

@@ -381,10 +381,7 @@ func authSpecs(su *framework.Tree) {
 					a := userPass()
 					a.ServerAddress = server
 					id, err := s.Pull(ctx, ref, a)
-					saw := false
-					for _, e := range s.Env.Reg.Journal().Since(mark) {
-						saw = saw || slices.Contains(e.Secrets, s.Env.Reg.Journal().Fingerprint(harness.FixturePassword))
-					}
+					saw := s.SawSecretSince(mark, route.ListenerPlain, harness.FixturePassword)
 					harness.Observe("server_address %q → %v; the mirror saw the password: %s", server, err, yesNo(saw))
 					switch {
 					case err != nil:
@@ -403,10 +400,7 @@ func authSpecs(su *framework.Tree) {
 				a := userPass()
 				a.ServerAddress = "https://quay.io"
 				_, err := s.Pull(ctx, ref, a)
-				for _, e := range s.Env.Reg.Journal().Since(mark) {
-					Expect(e.Secrets).NotTo(ContainElement(s.Env.Reg.Journal().Fingerprint(harness.FixturePassword)),
-						"credentials for quay.io reached the docker.io mirror (%s %s)", e.Method, e.Path)
-				}
+				Expect(s.SawSecretSince(mark, route.ListenerPlain, harness.FixturePassword)).To(BeFalse(), "credentials for quay.io reached the docker.io mirror")
 				authFailed(ctx, s, ref, err, "docker.io image, credentials for quay.io")
 			})
 	})
