@@ -8,8 +8,10 @@ GOTESTFLAGS ?=
 
 all: build
 
+## build: bin/criimage, with the VCS state in its build info (criimage version; -buildvcs=auto
+## overrides a GOFLAGS=-buildvcs=false and still builds outside a git checkout).
 build:
-	$(GO) build -o $(BIN)/criimage ./cmd/criimage
+	$(GO) build -buildvcs=auto -o $(BIN)/criimage ./cmd/criimage
 
 ## test: the default test run (unit + the conformance suite against the embedded reference).
 test:

@@ -15,7 +15,7 @@ import (
 )
 
 // subcommand is one verb of the binary. Each lives in its own file (serve.go, registry.go, test.go,
-// config.go) so that its owner can change it without touching the others.
+// config.go, version.go) so that its owner can change it without touching the others.
 type subcommand struct {
 	summary string
 	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
@@ -27,6 +27,7 @@ func subcommands() map[string]subcommand {
 		"registry": {"run the fixture registry with the whole catalog", runRegistry},
 		"test":     {"run the conformance suite against a CRI image endpoint", runTest},
 		"config":   {"write runtime configuration (containerd, CRI-O) for the fixture registry", runConfig},
+		"version":  {"print the version, build, spec count and fixture catalog fingerprint", runVersion},
 	}
 }
 
@@ -44,6 +45,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr, cmds)
 		return 2
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args = append([]string{"version"}, args[1:]...)
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {

@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"sort"
 	"time"
 
 	"github.com/onsi/ginkgo/v2"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/criimage/criimage/suite/config"
 	"github.com/criimage/criimage/suite/harness"
+	"github.com/criimage/criimage/suite/report"
 	"github.com/criimage/criimage/suite/specs"
 )
 
@@ -110,3 +112,21 @@ func nonEmpty(s string) []string {
 type failRecorder struct{ failed bool }
 
 func (f *failRecorder) Fail() { f.failed = true }
+
+// SpecIDs builds the spec tree (without running it or starting anything) and returns every spec
+// ID in it, sorted. Like Main it uses ginkgo's global tree: call it at most once per process, and
+// not together with Main.
+func SpecIDs() ([]string, error) {
+	if err := specs.Register(harness.NewEnv(config.Default())); err != nil {
+		return nil, err
+	}
+	rep := ginkgo.PreviewSpecs("criimage conformance")
+	var ids []string
+	for _, sr := range rep.SpecReports {
+		if id := report.ID(sr); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
