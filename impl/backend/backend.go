@@ -22,8 +22,6 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/plugins/content/local"
 	"github.com/containerd/containerd/v2/plugins/snapshots/native"
-	"github.com/containerd/containerd/v2/plugins/snapshots/overlay"
-	"github.com/containerd/containerd/v2/plugins/snapshots/overlay/overlayutils"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -174,16 +172,7 @@ func openSnapshotter(root, name string) (snapshots.Snapshotter, error) {
 		}
 		return sn, nil
 	case Overlayfs:
-		if err := overlayutils.Supported(dir); err != nil {
-			return nil, fmt.Errorf("backend: snapshotter overlayfs is not supported in %q: %w", dir, err)
-		}
-		// Synchronous removal (no overlay.AsynchronousRemove): GC frees disk before it returns,
-		// so ImageFsInfo drops right after RemoveImage.
-		sn, err := overlay.NewSnapshotter(dir)
-		if err != nil {
-			return nil, fmt.Errorf("backend: open overlayfs snapshotter in %q: %w", dir, err)
-		}
-		return sn, nil
+		return openOverlayfs(dir)
 	default:
 		return nil, fmt.Errorf("backend: unknown snapshotter %q (known: %s, %s)", name, Native, Overlayfs)
 	}

@@ -1,6 +1,6 @@
-// Package criendpoint owns CRI endpoints — "unix:///path" and "tcp://host:port" — for every
-// server and client of criimage: parsing (a listener only on loopback, as criimage never serves
-// beyond the machine), listening (a stale unix socket replaced, a live one refused), dialing with
+// Package criendpoint owns CRI endpoints — "unix:///path", "tcp://host:port" and, for clients on
+// Windows, "npipe:////./pipe/name" — for every server and client of criimage: parsing (a listener
+// only on loopback, as criimage never serves beyond the machine), listening (a stale unix socket replaced, a live one refused), dialing with
 // kubelet's message size, stopping a server gracefully, and reading a whole StreamImages answer.
 package criendpoint
 
@@ -25,14 +25,20 @@ import (
 
 // Endpoint is a parsed CRI endpoint.
 type Endpoint struct {
-	Network string // "unix" or "tcp"
-	Address string // socket path, or host:port
+	Network string // "unix", "tcp" or "npipe"
+	Address string // socket path, host:port, or pipe path (\\.\pipe\name)
 }
 
 // String is the endpoint's URL form.
-func (e Endpoint) String() string { return e.Network + "://" + e.Address }
+func (e Endpoint) String() string {
+	if e.Network == "npipe" {
+		return "npipe://" + strings.ReplaceAll(e.Address, `\`, "/")
+	}
+	return e.Network + "://" + e.Address
+}
 
-// Parse parses a client's endpoint: "unix:///absolute/path" or "tcp://host:port" (any host).
+// Parse parses a client's endpoint: "unix:///absolute/path", "tcp://host:port" (any host), or a
+// Windows named pipe as kubelet writes it, "npipe:////./pipe/NAME" (also "npipe://./pipe/NAME").
 func Parse(s string) (Endpoint, error) {
 	u, err := url.Parse(s)
 	if err != nil {
@@ -49,8 +55,21 @@ func Parse(s string) (Endpoint, error) {
 			return Endpoint{}, fmt.Errorf("endpoint %q: %w", s, err)
 		}
 		return Endpoint{"tcp", u.Host}, nil
+	case "npipe":
+		return parsePipe(s, u)
 	}
-	return Endpoint{}, fmt.Errorf("endpoint %q: want unix:///path or tcp://host:port", s)
+	return Endpoint{}, fmt.Errorf("endpoint %q: want unix:///path, tcp://host:port or npipe:////./pipe/name", s)
+}
+
+// parsePipe parses the two spellings of a local named pipe into its Windows path.
+func parsePipe(s string, u *url.URL) (Endpoint, error) {
+	p := u.Host + u.Path // "npipe:////./pipe/x": "" + "//./pipe/x"; "npipe://./pipe/x": "." + "/pipe/x"
+	p = strings.TrimPrefix(p, "//")
+	name, ok := strings.CutPrefix(p, "./pipe/")
+	if !ok || name == "" || strings.Contains(name, "/") {
+		return Endpoint{}, fmt.Errorf("endpoint %q: want npipe:////./pipe/NAME (a local named pipe)", s)
+	}
+	return Endpoint{"npipe", `\\.\pipe\` + name}, nil
 }
 
 // ParseListen parses a server's endpoint: as Parse, and a tcp host must be loopback
@@ -58,6 +77,9 @@ func Parse(s string) (Endpoint, error) {
 // normalized ("tcp://127.1:5" listens on 127.0.0.1:5).
 func ParseListen(s string) (Endpoint, error) {
 	e, err := Parse(s)
+	if err == nil && e.Network == "npipe" {
+		return Endpoint{}, fmt.Errorf("endpoint %q: criimage serves on unix sockets or loopback tcp, not named pipes", s)
+	}
 	if err != nil || e.Network != "tcp" {
 		return e, err
 	}
@@ -158,8 +180,12 @@ func Dial(s string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 		return nil, err
 	}
 	target := "unix://" + e.Address
-	if e.Network == "tcp" {
+	switch e.Network {
+	case "tcp":
 		target = "passthrough:///" + e.Address
+	case "npipe":
+		target = "passthrough:///" + e.Address
+		opts = append(opts, grpc.WithContextDialer(dialPipe))
 	}
 	opts = append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),

@@ -75,3 +75,33 @@ func TestListenReplacesStaleSocketRefusesLiveOne(t *testing.T) {
 	}
 	lis.Close()
 }
+
+// TestParsePipe: kubelet's Windows endpoint spellings parse to the pipe path; anything but a
+// local pipe is refused, and a server never listens on one.
+func TestParsePipe(t *testing.T) {
+	for _, in := range []string{"npipe:////./pipe/containerd-containerd", "npipe://./pipe/containerd-containerd"} {
+		e, err := Parse(in)
+		if err != nil || e.Network != "npipe" || e.Address != `\\.\pipe\containerd-containerd` {
+			t.Errorf("Parse(%q) = %+v %v, want the pipe \\\\.\\pipe\\containerd-containerd", in, e, err)
+			continue
+		}
+		if e.String() != "npipe:////./pipe/containerd-containerd" {
+			t.Errorf("Parse(%q).String() = %s", in, e)
+		}
+		if _, err := ParseListen(in); err == nil {
+			t.Errorf("ParseListen(%q) accepted a named pipe", in)
+		}
+	}
+	for _, bad := range []string{"npipe://", "npipe:////./pipe/", "npipe:////server/pipe/x", "npipe:////./pipe/a/b", "npipe:////./notpipe/x"} {
+		if _, err := Parse(bad); err == nil {
+			t.Errorf("Parse(%q) accepted", bad)
+		}
+	}
+}
+
+// TestDialPipeOffWindows: dialing a pipe elsewhere fails with an error that says why.
+func TestDialPipeOffWindows(t *testing.T) {
+	if _, err := dialPipe(context.Background(), `\\.\pipe\x`); err == nil || !strings.Contains(err.Error(), "Windows") {
+		t.Errorf("dialPipe off Windows: %v, want an error naming Windows", err)
+	}
+}
