@@ -10,7 +10,8 @@
 #   4. start the daemon with every proxy variable pointing at a dead loopback port and NO_PROXY
 #      covering only loopback and the fixture name, so nothing can leave 127.0.0.0/8;
 #   5. wait for the CRI socket (bounded; on failure print the daemon log tail);
-#   6. smoke check (go test -run TestLiveRuntime: plain, docker.io mirror, TLS name and address),
+#   6. smoke check (go test -run TestLiveRuntime: plain, docker.io mirror, TLS name and address;
+#      with CRIIMAGE_DIST, TestReleaseImage: criimage's own image pulled by the daemon),
 #      then the conformance suite when "criimage test" is available;
 #   7. stop the daemon and remove everything it created — also on failure (trap).
 #
@@ -157,8 +158,10 @@ RESTART_CMD="bash $ROOT_DIR/hack/containerd-daemon.sh restart $TMP"
 
 # 6. Smoke check, then the suite.
 result=pass
+# With CRIIMAGE_DIST (a dist/ after make release image), the daemon also pulls criimage's own
+# image (internal/selfimage TestReleaseImage); without it that test skips.
 CRIIMAGE_CRI_ENDPOINT=$CONTAINERD_ENDPOINT CRIIMAGE_CERTS_DIR=$CONTAINERD_CERTS_DIR \
-	go test -count=1 -run '^TestLiveRuntime$' -v ./registry/runtimeconfig >"$REPORT_DIR/smoke.log" 2>&1 || result=fail
+	go test -count=1 -run '^(TestLiveRuntime|TestReleaseImage)$' -v ./registry/runtimeconfig ./internal/selfimage >"$REPORT_DIR/smoke.log" 2>&1 || result=fail
 grep -E '^(=== RUN|--- |\s+live_test.go|ok|FAIL|PASS)' "$REPORT_DIR/smoke.log" | sed 's/^/gate: smoke: /' || true
 [[ $result == pass ]] || { echo "gate: smoke check failed; daemon log tail:" >&2; tail -n 30 "$CONTAINERD_LOG" >&2; }
 
