@@ -9,13 +9,13 @@ SUITE_ARGS ?=
 conformance:
 	@mkdir -p $(REPORT_DIR)
 	$(GO) run ./cmd/criimage test --embedded --report-dir $(REPORT_DIR) $(SUITE_ARGS); rc=$$?; \
-	echo "conformance reports: $(REPORT_DIR)/summary.md $(REPORT_DIR)/junit.xml $(REPORT_DIR)/results.json $(REPORT_DIR)/report.json"; exit $$rc
+	echo "conformance reports: $(REPORT_DIR)/summary.md $(REPORT_DIR)/report.html $(REPORT_DIR)/junit.xml $(REPORT_DIR)/results.json $(REPORT_DIR)/report.json"; exit $$rc
 
 ## conformance-parallel: the same specs over ginkgo -p (one embedded reference, N client processes).
 conformance-parallel:
 	@mkdir -p $(REPORT_DIR)
 	$(GINKGO) -p --timeout 10m ./suite -- -report-dir $(REPORT_DIR) $(SUITE_ARGS); rc=$$?; \
-	echo "conformance reports: $(REPORT_DIR)/summary.md $(REPORT_DIR)/junit.xml $(REPORT_DIR)/results.json $(REPORT_DIR)/report.json"; exit $$rc
+	echo "conformance reports: $(REPORT_DIR)/summary.md $(REPORT_DIR)/report.html $(REPORT_DIR)/junit.xml $(REPORT_DIR)/results.json $(REPORT_DIR)/report.json"; exit $$rc
 
 ## conformance-list: list every spec (ID, labels) without running any.
 conformance-list:

@@ -24,11 +24,20 @@ func TestNoProgressTimeout(t *testing.T) {
 	profile.ProgressTimeout = 0
 	ref := &embedded.Reference{Profile: &profile}
 	dir := t.TempDir()
+	// An explicit step summary: the run's own goes there (checked below), never into the
+	// GITHUB_STEP_SUMMARY of a CI job running this test.
+	stepSummary := filepath.Join(t.TempDir(), "step_summary.md")
+	if err := os.WriteFile(stepSummary, []byte("earlier step\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	var out bytes.Buffer
 	err := run.Main(context.Background(), []string{"--embedded", "--features", profile.Features(),
-		"--focus", "CANCEL-00[3-6]", "--report-dir", dir}, &out, &out, run.Options{Embedded: ref.Start, EmbeddedRestart: ref.Restart})
+		"--focus", "CANCEL-00[3-6]", "--report-dir", dir, "--step-summary", stepSummary}, &out, &out, run.Options{Embedded: ref.Start, EmbeddedRestart: ref.Restart})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if s, err := os.ReadFile(stepSummary); err != nil || !bytes.HasPrefix(s, []byte("earlier step\n\n# criimage conformance")) || !bytes.Contains(s, []byte("| cancel | 1 | 0 | 3 |")) {
+		t.Errorf("step summary (%v):\n%s", err, s)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
 	if err != nil {

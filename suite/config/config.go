@@ -36,8 +36,12 @@ type Config struct {
 
 	// ExpectationsFile lists known failures (YAML); see suite/expectations.
 	ExpectationsFile string
-	// ReportDir receives junit.xml, report.json and summary.md ("" = no files).
+	// ReportDir receives junit.xml, report.json, results.json, summary.md and report.html ("" = no
+	// files).
 	ReportDir string
+	// StepSummary, if set, is a file the run's Markdown summary is appended to when ReportDir is
+	// set: GitHub's step summary, which GitHub Actions names in GITHUB_STEP_SUMMARY.
+	StepSummary string
 
 	// RPCTimeout bounds every CRI call except pulls that a spec deliberately holds.
 	RPCTimeout time.Duration
@@ -59,6 +63,7 @@ func Default() *Config {
 		RegistryConfigDir:   os.Getenv("CRIIMAGE_REGISTRY_CONFIG_DIR"),
 		ExpectationsFile:    os.Getenv("CRIIMAGE_EXPECTATIONS"),
 		ReportDir:           os.Getenv("CRIIMAGE_REPORT_DIR"),
+		StepSummary:         os.Getenv("GITHUB_STEP_SUMMARY"),
 		RPCTimeout:          envDuration("CRIIMAGE_RPC_TIMEOUT", 30*time.Second),
 		CleanupTimeout:      envDuration("CRIIMAGE_CLEANUP_TIMEOUT", 30*time.Second),
 	}
@@ -105,7 +110,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.StringVar(&c.RegistryConfigDir, prefix+"registry-config-dir", c.RegistryConfigDir, "write containerd certs.d hosts files for the run's registry here [CRIIMAGE_REGISTRY_CONFIG_DIR]")
 	fs.Var(&c.Features, prefix+"features", "comma-separated features the target declares, repeatable: "+strings.Join(KnownFeatures(), ", ")+" [CRIIMAGE_FEATURES]")
 	fs.StringVar(&c.ExpectationsFile, prefix+"expectations", c.ExpectationsFile, "YAML file of expected failures [CRIIMAGE_EXPECTATIONS]")
-	fs.StringVar(&c.ReportDir, prefix+"report-dir", c.ReportDir, "directory for junit.xml, report.json, summary.md [CRIIMAGE_REPORT_DIR]")
+	fs.StringVar(&c.ReportDir, prefix+"report-dir", c.ReportDir, "directory for junit.xml, report.json, results.json, summary.md, report.html [CRIIMAGE_REPORT_DIR]")
+	fs.StringVar(&c.StepSummary, prefix+"step-summary", c.StepSummary, "with --report-dir, append the Markdown summary to this file (GitHub's step summary) [GITHUB_STEP_SUMMARY]")
 	fs.DurationVar(&c.RPCTimeout, prefix+"rpc-timeout", c.RPCTimeout, "timeout of each CRI call [CRIIMAGE_RPC_TIMEOUT]")
 	fs.DurationVar(&c.CleanupTimeout, prefix+"cleanup-timeout", c.CleanupTimeout, "bound for asynchronous cleanup (IS-11) [CRIIMAGE_CLEANUP_TIMEOUT]")
 }

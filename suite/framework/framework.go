@@ -162,6 +162,10 @@ func New(env *harness.Env) (*Tree, error) {
 		})
 	})
 
+	// The reports, and GitHub's step summary: ReportAfterSuite runs once, on process 1 with the
+	// merged report under ginkgo -p, for `criimage test` and `go test ./suite` alike. The step
+	// summary goes with --report-dir (whose files it points to), so that the suite's own test runs
+	// (the null target, mutants, go test ./...) under GitHub Actions do not add theirs.
 	ReportAfterSuite("criimage reports", func(r Report) {
 		if env.Cfg.ReportDir == "" {
 			return
@@ -169,6 +173,10 @@ func New(env *harness.Env) (*Tree, error) {
 		paths, err := report.Write(env.Cfg.ReportDir, r, exp)
 		Expect(err).NotTo(HaveOccurred())
 		fmt.Fprintf(os.Stdout, "criimage: reports written: %s\n", strings.Join(paths, ", "))
+		if env.Cfg.StepSummary != "" {
+			Expect(report.AppendStepSummary(env.Cfg.StepSummary, r, exp)).To(Succeed())
+			fmt.Fprintf(os.Stdout, "criimage: summary appended to %s\n", env.Cfg.StepSummary)
+		}
 	})
 	return su, nil
 }

@@ -38,14 +38,26 @@ type SecretScanner struct {
 	leaks   []string
 }
 
-// NewSecretScanner knows the fixture password and its encodings from the start.
+// FixtureSecrets returns the fixture credentials in every form a target could echo, by label:
+// the passwords and their base64 AuthConfig.auth forms. A SecretScanner starts with them, and no
+// report may contain one (suite/report's browser check). Tokens are not here: the registry issues
+// them per run.
+func FixtureSecrets() map[string]string {
+	return map[string]string{
+		"fixture password":                          FixturePassword,
+		"fixture auth (base64 user:password)":       FixtureAuth(),
+		"base64 password":                           base64.StdEncoding.EncodeToString([]byte(FixturePassword)),
+		"colon user's password":                     FixtureColonPassword,
+		"colon user's auth (base64 user:pass:word)": base64.StdEncoding.EncodeToString([]byte(FixtureColonUser + ":" + FixtureColonPassword)),
+	}
+}
+
+// NewSecretScanner knows the fixture secrets (FixtureSecrets) from the start.
 func NewSecretScanner() *SecretScanner {
 	s := &SecretScanner{secrets: map[string]string{}}
-	s.Add("fixture password", FixturePassword)
-	s.Add("fixture auth (base64 user:password)", FixtureAuth())
-	s.Add("base64 password", base64.StdEncoding.EncodeToString([]byte(FixturePassword)))
-	s.Add("colon user's password", FixtureColonPassword)
-	s.Add("colon user's auth (base64 user:pass:word)", base64.StdEncoding.EncodeToString([]byte(FixtureColonUser+":"+FixtureColonPassword)))
+	for label, secret := range FixtureSecrets() {
+		s.Add(label, secret)
+	}
 	return s
 }
 

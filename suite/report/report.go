@@ -1,7 +1,17 @@
 // Package report turns a ginkgo report into the suite's outcomes (passed, failed, unsupported,
-// informational, expected-failure, skipped) and writes the run's files: JUnit and JSON (ginkgo's
-// own formats) and a Markdown summary with a table per area and, for each failed spec, the
-// registry transcript (secrets appear only as fingerprints).
+// informational, expected-failure, unexpected-pass, skipped) and writes the run's files (Write):
+// junit.xml and report.json (ginkgo's own formats), results.json (spec ID → area, level, outcome),
+// summary.md (a table per area and, for each failed spec, the registry transcript) and
+// report.html, the same rows as one self-contained page: inline CSS, a small inline script that
+// filters by outcome (every row shows without it), a Content-Security-Policy that forbids loading
+// anything. Secrets appear in transcripts only as the journal's fingerprints. AppendStepSummary
+// adds the Markdown summary to a GitHub step summary, within GitHub's 1 MiB cap.
+//
+// The page is rendered with the standard library's html/template and nothing else: its
+// contextual escaping is what keeps a failure message or transcript (text from the target and
+// the registry) from becoming markup or script, and its URL filter is a second guard behind the
+// http/https check on expectation issue links. A page of tables needs no other template engine,
+// no CSS framework and no JavaScript library.
 package report
 
 import (
@@ -156,28 +166,34 @@ func Outcomes(rows []Row) map[string]string {
 	return m
 }
 
-// Write writes junit.xml, report.json and summary.md into dir and returns their paths.
+// Write writes junit.xml, report.json, results.json, summary.md and report.html into dir and
+// returns their paths. results.json, summary.md and report.html are built from the same Rows.
 func Write(dir string, r types.Report, exp *expectations.File) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("report dir: %w", err)
 	}
+	rows := Rows(r)
 	junit := filepath.Join(dir, "junit.xml")
 	if err := reporters.GenerateJUnitReportWithConfig(r, junit, reporters.JunitReportConfig{OmitLeafNodeType: true}); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("junit report: %w", err)
 	}
 	jsonPath := filepath.Join(dir, "report.json")
 	if err := reporters.GenerateJSONReport(r, jsonPath); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("json report: %w", err)
 	}
 	results := filepath.Join(dir, "results.json")
-	if err := WriteResults(results, Rows(r)); err != nil {
-		return nil, err
+	if err := WriteResults(results, rows); err != nil {
+		return nil, fmt.Errorf("results: %w", err)
 	}
 	md := filepath.Join(dir, "summary.md")
-	if err := os.WriteFile(md, []byte(Markdown(r, exp)), 0o644); err != nil {
-		return nil, err
+	if err := os.WriteFile(md, []byte(markdown(r, rows, exp, true)), 0o644); err != nil {
+		return nil, fmt.Errorf("summary: %w", err)
 	}
-	return []string{junit, jsonPath, results, md}, nil
+	page := filepath.Join(dir, "report.html")
+	if err := writeHTML(page, r, rows, exp); err != nil {
+		return nil, fmt.Errorf("html report: %w", err)
+	}
+	return []string{junit, jsonPath, results, md, page}, nil
 }
 
 // Result is one spec in results.json, the machine-readable outcome file (one object per spec ID).
@@ -192,10 +208,7 @@ type Result struct {
 // WriteResults writes results.json: the outcome of every spec that ran, sorted by ID.
 func WriteResults(path string, rows []Row) error {
 	var out []Result
-	for _, r := range rows {
-		if r.Outcome == NotRun {
-			continue
-		}
+	for _, r := range ran(rows) {
 		out = append(out, Result{ID: r.ID, Area: r.Area, Level: r.Level, Outcome: r.Outcome, Note: r.Note})
 	}
 	var buf strings.Builder
@@ -208,36 +221,77 @@ func WriteResults(path string, rows []Row) error {
 	return os.WriteFile(path, []byte(buf.String()), 0o644)
 }
 
-// Markdown renders the summary.
+// ranOutcomes lists the outcomes of a spec that ran, in the order the summaries show them.
+func ranOutcomes() []string {
+	return []string{Passed, Failed, Unsupported, Informational, ExpectedFailure, UnexpectedPass, Skipped}
+}
+
+// ran returns the rows of the specs that ran (not filtered out): the rows of results.json, and
+// of report.html.
+func ran(rows []Row) []Row {
+	var out []Row
+	for _, r := range rows {
+		if r.Outcome != NotRun {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Markdown renders the summary (summary.md).
 func Markdown(r types.Report, exp *expectations.File) string {
-	rows := Rows(r)
+	return markdown(r, Rows(r), exp, true)
+}
+
+// markdown renders the summary of rows. With details, each failure comes with its whole message
+// and its registry transcript; without, with its first line only (GitHub's step summary, when the
+// whole summary is too long for it).
+func markdown(r types.Report, rows []Row, exp *expectations.File, details bool) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# criimage conformance: %s\n\n", r.SuiteDescription)
-	fmt.Fprintf(&b, "Run %s, %s.\n\n", r.StartTime.UTC().Format("2006-01-02 15:04:05 UTC"), r.RunTime.Round(1e6))
+	writeHeader(&b, r, rows, exp)
+	writeAreaCounts(&b, rows)
+	writeAreaTables(&b, rows)
+	writeFailures(&b, rows, details)
+	return b.String()
+}
+
+// writeHeader renders the title, the run's time and configuration, the outcome counts and the
+// expectations not met.
+func writeHeader(b *strings.Builder, r types.Report, rows []Row, exp *expectations.File) {
+	fmt.Fprintf(b, "# criimage conformance: %s\n\n", r.SuiteDescription)
+	fmt.Fprintf(b, "Run %s, %s.\n\n", r.StartTime.UTC().Format("2006-01-02 15:04:05 UTC"), r.RunTime.Round(1e6))
 	if c := configuration(r); c != "" {
-		fmt.Fprintf(&b, "```\n%s\n```\n\n", c)
+		fmt.Fprintf(b, "```\n%s\n```\n\n", c)
 	}
 	counts := map[string]int{}
 	for _, row := range rows {
 		counts[row.Outcome]++
 	}
 	b.WriteString("| outcome | specs |\n|---|---|\n")
-	for _, o := range []string{Passed, Failed, Unsupported, Informational, ExpectedFailure, UnexpectedPass, Skipped, NotRun} {
-		fmt.Fprintf(&b, "| %s | %d |\n", o, counts[o])
+	for _, o := range append(ranOutcomes(), NotRun) {
+		fmt.Fprintf(b, "| %s | %d |\n", o, counts[o])
 	}
-	if exp != nil {
-		v := exp.Judge(Outcomes(rows))
-		if !v.OK() {
-			b.WriteString("\n**Expectations not met:**\n\n```\n" + v.String() + "```\n")
-		}
+	if v := verdict(rows, exp); v != "" {
+		b.WriteString("\n**Expectations not met:**\n\n```\n" + v + "```\n")
 	}
-	writeAreaCounts(&b, rows)
+}
+
+// verdict is the judgement of rows against exp when the run does not meet it, else "".
+func verdict(rows []Row, exp *expectations.File) string {
+	if exp == nil {
+		return ""
+	}
+	if v := exp.Judge(Outcomes(rows)); !v.OK() {
+		return v.String()
+	}
+	return ""
+}
+
+// writeAreaTables renders one table per area: every spec that ran.
+func writeAreaTables(b *strings.Builder, rows []Row) {
 	areas := map[string][]Row{}
 	var names []string
-	for _, row := range rows {
-		if row.Outcome == NotRun {
-			continue
-		}
+	for _, row := range ran(rows) {
 		if _, ok := areas[row.Area]; !ok {
 			names = append(names, row.Area)
 		}
@@ -245,27 +299,45 @@ func Markdown(r types.Report, exp *expectations.File) string {
 	}
 	sort.Strings(names)
 	for _, a := range names {
-		fmt.Fprintf(&b, "\n## %s\n\n| ID | spec | level | outcome | note |\n|---|---|---|---|---|\n", a)
+		fmt.Fprintf(b, "\n## %s\n\n| ID | spec | level | outcome | note |\n|---|---|---|---|---|\n", a)
 		for _, row := range areas[a] {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", row.ID, cell(row.Text), row.Level, row.Outcome, cell(row.Note))
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", row.ID, cell(row.Text), row.Level, row.Outcome, cell(row.Note))
 		}
 	}
-	var failed []Row
+}
+
+// writeFailures renders every failed and unexpected-pass spec: with details its message and
+// registry transcript, else one line each.
+func writeFailures(b *strings.Builder, rows []Row, details bool) {
+	failed := failures(rows)
+	if len(failed) == 0 {
+		return
+	}
+	b.WriteString("\n## Failures\n")
+	if !details {
+		b.WriteString("\nFailure messages and registry transcripts: summary.md and report.html in the report directory.\n\n")
+		for _, row := range failed {
+			fmt.Fprintf(b, "- **%s** %s: %s\n", row.ID, row.Text, firstLine(row.Failure))
+		}
+		return
+	}
+	for _, row := range failed {
+		fmt.Fprintf(b, "\n### %s %s\n\n```\n%s\n```\n", row.ID, row.Text, strings.TrimSpace(row.Failure))
+		if row.Transcript != "" {
+			fmt.Fprintf(b, "\nRegistry transcript (secrets as fingerprints):\n\n```\n%s\n```\n", strings.TrimSpace(row.Transcript))
+		}
+	}
+}
+
+// failures returns the failed and unexpected-pass rows: the ones whose failure a report details.
+func failures(rows []Row) []Row {
+	var out []Row
 	for _, row := range rows {
 		if row.Outcome == Failed || row.Outcome == UnexpectedPass {
-			failed = append(failed, row)
+			out = append(out, row)
 		}
 	}
-	if len(failed) > 0 {
-		b.WriteString("\n## Failures\n")
-		for _, row := range failed {
-			fmt.Fprintf(&b, "\n### %s %s\n\n```\n%s\n```\n", row.ID, row.Text, strings.TrimSpace(row.Failure))
-			if row.Transcript != "" {
-				fmt.Fprintf(&b, "\nRegistry transcript (secrets as fingerprints):\n\n```\n%s\n```\n", strings.TrimSpace(row.Transcript))
-			}
-		}
-	}
-	return b.String()
+	return out
 }
 
 // writeAreaCounts renders one line per area: outcome counts.

@@ -1,6 +1,9 @@
 package report
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -56,5 +59,77 @@ func TestOutcomesAndMarkdown(t *testing.T) {
 	}
 	if strings.Contains(md, "RM-001") {
 		t.Error("summary lists a filtered-out spec")
+	}
+}
+
+// failedRun is a report with n failed specs, each with a transcript of size bytes.
+func failedRun(n, size int) types.Report {
+	r := types.Report{SuiteDescription: "big"}
+	for i := range n {
+		sr := spec(fmt.Sprintf("[PULL-%03d] fails", i+1), types.SpecStateFailed, "boom", "area:pull", "conformance")
+		sr.ReportEntries = types.ReportEntries{{Name: EntryTranscript, Value: types.WrapEntryValue(strings.Repeat("#1 GET /v2/x → 500\n", size/20))}}
+		r.SpecReports = append(r.SpecReports, sr)
+	}
+	return r
+}
+
+// TestAppendStepSummary: the summary is appended after what other steps wrote, which stays.
+func TestAppendStepSummary(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "step_summary.md")
+	other := "## Build\n\nbuilt in 3 s (no final newline)"
+	if err := os.WriteFile(path, []byte(other), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := failedRun(2, 100)
+	if err := AppendStepSummary(path, r, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := other + "\n" + Markdown(r, nil); string(got) != want {
+		t.Errorf("step summary:\n%s\nwant:\n%s", got, want)
+	}
+	if err := AppendStepSummary(filepath.Join(t.TempDir(), "missing-dir", "x.md"), r, nil); err == nil {
+		t.Error("no error for a step summary that cannot be opened")
+	}
+}
+
+// TestStepSummaryLimit: what is appended fits in what GitHub's 1 MiB leaves of the file: the
+// summary without transcripts when the whole one is too long, cut with a note when even that is.
+func TestStepSummaryLimit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "step_summary.md")
+	other := strings.Repeat("other step's line\n", 100<<10/18) // ~100 KiB
+	if err := os.WriteFile(path, []byte(other), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := failedRun(3, 600<<10) // three 600 KiB transcripts
+	if err := AppendStepSummary(path, r, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(got), other) {
+		t.Fatal("the other step's summary was not kept")
+	}
+	if len(got) > StepSummaryLimit {
+		t.Errorf("step summary file is %d bytes, over GitHub's %d", len(got), StepSummaryLimit)
+	}
+	added := string(got[len(other):])
+	for _, s := range []string{"| failed | 3 |", "- **PULL-002** fails: boom", "summary.md and report.html"} {
+		if !strings.Contains(added, s) {
+			t.Errorf("compact summary lacks %q", s)
+		}
+	}
+	if strings.Contains(added, "GET /v2/x") {
+		t.Error("the compact summary has transcripts")
+	}
+
+	cut := stepSummary(r, Rows(r), nil, 700)
+	if len(cut) > 700 || !strings.Contains(cut, "**Truncated** at 700 bytes") || !strings.HasPrefix(cut, "# criimage conformance: big\n") {
+		t.Errorf("summary cut at 700 bytes (%d):\n%s", len(cut), cut)
 	}
 }

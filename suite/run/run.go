@@ -93,7 +93,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, opts Opt
 	t := &failRecorder{}
 	passed := ginkgo.RunSpecs(t, "criimage conformance", suiteCfg, repCfg)
 	if cfg.ReportDir != "" {
-		fmt.Fprintf(stdout, "criimage: reports in %s (junit.xml, report.json, results.json, summary.md)\n", cfg.ReportDir)
+		fmt.Fprintf(stdout, "criimage: reports in %s (junit.xml, report.json, results.json, summary.md, report.html)\n", cfg.ReportDir)
 	}
 	if !passed || t.failed {
 		return ErrFailed
