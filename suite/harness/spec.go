@@ -101,8 +101,15 @@ func (s *Spec) PushUnique(tag string) (fixtures.Image, string) {
 	return img, s.Ref(repo, tag)
 }
 
-// Track registers ref for removal at the end of the spec.
+// Track registers ref for removal at the end of the spec. The empty reference is never
+// registered: a runtime that resolves references by ID prefix (containerd's digest set) takes
+// RemoveImage("") for the only image in its store, which under ginkgo -p is another process's
+// image (2.4.2 parallel census: REF-005's pull of "" had its cleanup remove RM-009's bystander).
+// RM-007 sends RemoveImage("") on purpose, serially.
 func (s *Spec) Track(ref string) {
+	if ref == "" {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cleanup = append(s.cleanup, ref)
