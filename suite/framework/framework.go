@@ -136,7 +136,7 @@ func New(env *harness.Env) (*Tree, error) {
 		return shared
 	}, func(ctx SpecContext, shared []byte) {
 		Expect(env.Setup(context.WithoutCancel(ctx), shared, GinkgoParallelProcess())).To(Succeed())
-		AddReportEntry("configuration", env.Cfg.Describe())
+		AddReportEntry("configuration", harness.DescribeBuild()+env.Cfg.Describe())
 	})
 	SynchronizedAfterSuite(func() {
 		Expect(env.Teardown()).To(Succeed())

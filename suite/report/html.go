@@ -79,7 +79,7 @@ func newPage(r types.Report, rows []Row, exp *expectations.File) page {
 	area := func(r Row) string { return r.Area }
 	level := func(r Row) string { return r.Level }
 	p := page{
-		Suite:         r.SuiteDescription,
+		Suite:         Title(r),
 		Started:       r.StartTime.UTC().Format("2006-01-02 15:04:05 UTC"),
 		Duration:      r.RunTime.Round(1e6).String(),
 		Configuration: configuration(r),
@@ -214,7 +214,7 @@ const pageTemplate = `<!DOCTYPE html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
-<title>criimage conformance: {{.Suite}}</title>
+<title>{{.Suite}}</title>
 <style>
 body { font: 14px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5em; color: #1b1f24; background: #fff; }
 h1 { font-size: 1.5em; margin: 0 0 .3em; }
@@ -242,7 +242,7 @@ footer { margin-top: 2em; color: #57606a; font-size: 12px; }
 </head>
 <body>
 <header>
-<h1>criimage conformance: {{.Suite}}</h1>
+<h1>{{.Suite}}</h1>
 <p id="run">Run {{.Started}}, {{.Duration}}: {{.Total}} specs ran{{if .NotRun}}, {{.NotRun}} filtered out{{end}}.</p>
 {{with .Configuration}}<pre id="configuration">{{.}}</pre>{{end}}
 {{with .Verdict}}<section id="verdict" class="bad"><h2>Expectations not met</h2><pre>{{.}}</pre></section>{{end}}

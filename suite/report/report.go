@@ -258,7 +258,7 @@ func markdown(r types.Report, rows []Row, exp *expectations.File, details bool) 
 // writeHeader renders the title, the run's time and configuration, the outcome counts and the
 // expectations not met.
 func writeHeader(b *strings.Builder, r types.Report, rows []Row, exp *expectations.File) {
-	fmt.Fprintf(b, "# criimage conformance: %s\n\n", r.SuiteDescription)
+	fmt.Fprintf(b, "# %s\n\n", Title(r))
 	fmt.Fprintf(b, "Run %s, %s.\n\n", r.StartTime.UTC().Format("2006-01-02 15:04:05 UTC"), r.RunTime.Round(1e6))
 	if c := configuration(r); c != "" {
 		fmt.Fprintf(b, "```\n%s\n```\n\n", c)
@@ -372,6 +372,15 @@ func configuration(r types.Report) string {
 		}
 	}
 	return ""
+}
+
+// Title is the report's heading: the suite's description, prefixed with "criimage
+// conformance: " unless it already says criimage.
+func Title(r types.Report) string {
+	if strings.HasPrefix(r.SuiteDescription, "criimage") {
+		return r.SuiteDescription
+	}
+	return "criimage conformance: " + r.SuiteDescription
 }
 
 func firstLine(s string) string {
