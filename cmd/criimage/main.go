@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+
+	suiterun "github.com/criimage/criimage/suite/run"
 )
 
 // subcommand is one verb of the binary. Each lives in its own file (serve.go, registry.go, test.go,
@@ -60,7 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 0
 		}
 		fmt.Fprintf(stderr, "criimage %s: %v\n", args[0], err)
-		if errors.Is(err, errUsage) {
+		if errors.Is(err, errUsage) || errors.Is(err, suiterun.ErrUsage) {
 			return 2
 		}
 		return 1

@@ -39,6 +39,8 @@ type Config struct {
 	// ReportDir receives junit.xml, report.json, results.json, summary.md and report.html ("" = no
 	// files).
 	ReportDir string
+	// ReportPrefix, if set, prefixes every report file's name ("windows" → windows-junit.xml).
+	ReportPrefix string
 	// StepSummary, if set, is a file the run's Markdown summary is appended to when ReportDir is
 	// set: GitHub's step summary, which GitHub Actions names in GITHUB_STEP_SUMMARY.
 	StepSummary string
@@ -47,6 +49,9 @@ type Config struct {
 	RPCTimeout time.Duration
 	// CleanupTimeout bounds asynchronous cleanup (IS-11), e.g. ImageFsInfo returning to baseline.
 	CleanupTimeout time.Duration
+
+	// Profile names the profile the run used ("" = none); reports show it.
+	Profile string
 
 	envFeatures string // CRIIMAGE_FEATURES as given, re-checked by Validate
 }
@@ -63,6 +68,7 @@ func Default() *Config {
 		RegistryConfigDir:   os.Getenv("CRIIMAGE_REGISTRY_CONFIG_DIR"),
 		ExpectationsFile:    os.Getenv("CRIIMAGE_EXPECTATIONS"),
 		ReportDir:           os.Getenv("CRIIMAGE_REPORT_DIR"),
+		ReportPrefix:        os.Getenv("CRIIMAGE_REPORT_PREFIX"),
 		StepSummary:         os.Getenv("GITHUB_STEP_SUMMARY"),
 		RPCTimeout:          envDuration("CRIIMAGE_RPC_TIMEOUT", 30*time.Second),
 		CleanupTimeout:      envDuration("CRIIMAGE_CLEANUP_TIMEOUT", 30*time.Second),
@@ -111,6 +117,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.Var(&c.Features, prefix+"features", "comma-separated features the target declares, repeatable: "+strings.Join(KnownFeatures(), ", ")+" [CRIIMAGE_FEATURES]")
 	fs.StringVar(&c.ExpectationsFile, prefix+"expectations", c.ExpectationsFile, "YAML file of expected failures [CRIIMAGE_EXPECTATIONS]")
 	fs.StringVar(&c.ReportDir, prefix+"report-dir", c.ReportDir, "directory for junit.xml, report.json, results.json, summary.md, report.html [CRIIMAGE_REPORT_DIR]")
+	fs.StringVar(&c.ReportPrefix, prefix+"report-prefix", c.ReportPrefix, "prefix of every report file's name (PREFIX-junit.xml, …), as critest's --report-prefix [CRIIMAGE_REPORT_PREFIX]")
 	fs.StringVar(&c.StepSummary, prefix+"step-summary", c.StepSummary, "with --report-dir, append the Markdown summary to this file (GitHub's step summary) [GITHUB_STEP_SUMMARY]")
 	fs.DurationVar(&c.RPCTimeout, prefix+"rpc-timeout", c.RPCTimeout, "timeout of each CRI call [CRIIMAGE_RPC_TIMEOUT]")
 	fs.DurationVar(&c.CleanupTimeout, prefix+"cleanup-timeout", c.CleanupTimeout, "bound for asynchronous cleanup (IS-11) [CRIIMAGE_CLEANUP_TIMEOUT]")
@@ -133,6 +140,9 @@ func envDuration(k string, def time.Duration) time.Duration {
 // Describe renders the configuration for logs and reports (it holds no secret).
 func (c *Config) Describe() string {
 	var b strings.Builder
+	if c.Profile != "" {
+		fmt.Fprintf(&b, "profile: %s\n", c.Profile)
+	}
 	fmt.Fprintf(&b, "image endpoint: %s\n", c.ImageEndpoint)
 	if c.RuntimeEndpoint != "" {
 		fmt.Fprintf(&b, "runtime endpoint: %s\n", c.RuntimeEndpoint)

@@ -170,7 +170,7 @@ func New(env *harness.Env) (*Tree, error) {
 		if env.Cfg.ReportDir == "" {
 			return
 		}
-		paths, err := report.Write(env.Cfg.ReportDir, r, exp)
+		paths, err := report.Write(env.Cfg.ReportDir, env.Cfg.ReportPrefix, r, exp)
 		Expect(err).NotTo(HaveOccurred())
 		fmt.Fprintf(os.Stdout, "criimage: reports written: %s\n", strings.Join(paths, ", "))
 		if env.Cfg.StepSummary != "" {

@@ -410,7 +410,7 @@ expectations:
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	if _, err := report.Write(dir, r, exp); err != nil {
+	if _, err := report.Write(dir, "", r, exp); err != nil {
 		t.Fatal(err)
 	}
 	return synthetic{dir: dir, fingerprints: []string{fp, j.Fingerprint(harness.FixtureColonPassword)}}

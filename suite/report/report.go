@@ -166,34 +166,43 @@ func Outcomes(rows []Row) map[string]string {
 	return m
 }
 
-// Write writes junit.xml, report.json, results.json, summary.md and report.html into dir and
-// returns their paths. results.json, summary.md and report.html are built from the same Rows.
-func Write(dir string, r types.Report, exp *expectations.File) ([]string, error) {
+// Write writes junit.xml, report.json, results.json, summary.md and report.html into dir, each
+// name prefixed with "PREFIX-" when prefix is set (critest's --report-prefix: several runs, one
+// directory), and returns their paths.
+func Write(dir, prefix string, r types.Report, exp *expectations.File) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("report dir: %w", err)
 	}
 	rows := Rows(r)
-	junit := filepath.Join(dir, "junit.xml")
+	junit := filepath.Join(dir, FileName(prefix, "junit.xml"))
 	if err := reporters.GenerateJUnitReportWithConfig(r, junit, reporters.JunitReportConfig{OmitLeafNodeType: true}); err != nil {
 		return nil, fmt.Errorf("junit report: %w", err)
 	}
-	jsonPath := filepath.Join(dir, "report.json")
+	jsonPath := filepath.Join(dir, FileName(prefix, "report.json"))
 	if err := reporters.GenerateJSONReport(r, jsonPath); err != nil {
 		return nil, fmt.Errorf("json report: %w", err)
 	}
-	results := filepath.Join(dir, "results.json")
+	results := filepath.Join(dir, FileName(prefix, "results.json"))
 	if err := WriteResults(results, rows); err != nil {
 		return nil, fmt.Errorf("results: %w", err)
 	}
-	md := filepath.Join(dir, "summary.md")
+	md := filepath.Join(dir, FileName(prefix, "summary.md"))
 	if err := os.WriteFile(md, []byte(markdown(r, rows, exp, true)), 0o644); err != nil {
 		return nil, fmt.Errorf("summary: %w", err)
 	}
-	page := filepath.Join(dir, "report.html")
+	page := filepath.Join(dir, FileName(prefix, "report.html"))
 	if err := writeHTML(page, r, rows, exp); err != nil {
 		return nil, fmt.Errorf("html report: %w", err)
 	}
 	return []string{junit, jsonPath, results, md, page}, nil
+}
+
+// FileName is a report file's name under a --report-prefix.
+func FileName(prefix, name string) string {
+	if prefix == "" {
+		return name
+	}
+	return prefix + "-" + name
 }
 
 // Result is one spec in results.json, the machine-readable outcome file (one object per spec ID).
