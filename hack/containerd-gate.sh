@@ -18,11 +18,11 @@
 # Environment: CONTAINERD_BIN, CRICTL_BIN, CRIIMAGE_BIN (default: built into the temp dir),
 # SNAPSHOTTER (overlayfs), GATE_MODE (auto | smoke | suite), REPORT_DIR
 # (_output/gates/containerd-VERSION), READY_TIMEOUT (seconds, 30), PULL_PATH (2.x: transfer|local),
-# FEATURES / EXPECTATIONS (override the per-version defaults below), CONFIG_PATH_ROOTS (2: the
+# PROFILE (suite/profiles/containerd-VERSION[-local].yaml: features and expectations), FEATURES
+# (more --features over the profile's) / EXPECTATIONS (another file), CONFIG_PATH_ROOTS (2: the
 # certs.d is the second of two config_path roots), CONFIG_ARGS (more "criimage config" flags),
-# PROGRESS_TIMEOUT (2.x, default 10s; 0 = "0s", no timeout), GINKGO_PROCS (N > 1: run the suite's
-# test binary under ginkgo -p with N processes instead of "criimage test"; Serial specs still
-# run alone).
+# PROGRESS_TIMEOUT (2.x, default 10s; 0 = "0s", no timeout), GINKGO_PROCS (N > 1: criimage test
+# --parallel N; Serial specs still run alone).
 set -euo pipefail
 
 usage() { echo "usage: $0 VERSION   (2.4.2 or 1.6.20)" >&2; exit 2; }
@@ -45,36 +45,41 @@ report_suffix=$suffix
 [[ $GATE_MODE == smoke ]] && report_suffix+="-smoke" # a smoke run never overwrites a suite run's reports
 REPORT_DIR=${REPORT_DIR:-$ROOT_DIR/_output/gates/containerd-$VERSION$report_suffix}
 
-# What each version supports, in the suite's --features vocabulary (restart=CMD is added below),
-# and the config that goes with it.
-PINNED_REF=docker.io/library/pause:criimage # criimage config's default sandbox image
+# What each version declares to the suite (features, expectations) is its profile,
+# suite/profiles/containerd-VERSION[-local].yaml; here only the daemon config that goes with it.
+# The suite gets the profile plus what only this run knows (endpoint, certs.d, restart command)
+# and any override: FEATURES (more --features, replacing the profile's values of the features
+# they name), EXPECTATIONS (another file), PROGRESS_TIMEOUT (2.x).
+PROFILE=${PROFILE:-$ROOT_DIR/suite/profiles/containerd-$VERSION$suffix.yaml}
+[[ -f $PROFILE ]] || { echo "gate: no profile $PROFILE" >&2; exit 2; }
+FEATURE_OVERRIDES=${FEATURES:-}
 case $VERSION in
 2.4.2)
 	CONTAINERD_BIN=${CONTAINERD_BIN:-$PEERS_PREFIX/containerd-v2.4.2/bin/containerd}
+	# The profile's runtime-handler=criimage-native and pinned=docker.io/library/pause:criimage
+	# (criimage config's default sandbox image) are what this config sets up.
 	CONFIG_EXTRA=(--runtime-handler criimage-native=native)
-	DEFAULT_FEATURES="mirror,tls,tls-hostname,stream-images,pinned=$PINNED_REF,runtime-handler=criimage-native"
-	# PROGRESS_TIMEOUT: image_pull_progress_timeout; 0 writes "0s" (no timeout: #14158 hangs).
+	# PROGRESS_TIMEOUT: image_pull_progress_timeout (the profile declares 10s); 0 writes "0s" (no
+	# timeout: #14158 hangs).
 	PROGRESS_TIMEOUT=${PROGRESS_TIMEOUT:-10s}
 	if [[ $PROGRESS_TIMEOUT == 0 || $PROGRESS_TIMEOUT == 0s ]]; then
 		CONFIG_EXTRA+=(--no-pull-progress-timeout)
-		DEFAULT_FEATURES+=",progress-timeout=0"
+		FEATURE_OVERRIDES+="${FEATURE_OVERRIDES:+,}progress-timeout=0"
 	else
 		CONFIG_EXTRA+=(--pull-progress-timeout "$PROGRESS_TIMEOUT")
-		DEFAULT_FEATURES+=",progress-timeout=$PROGRESS_TIMEOUT"
+		[[ $PROGRESS_TIMEOUT == 10s ]] || FEATURE_OVERRIDES+="${FEATURE_OVERRIDES:+,}progress-timeout=$PROGRESS_TIMEOUT"
 	fi
 	;;
 1.6.20)
 	CONTAINERD_BIN=${CONTAINERD_BIN:-/usr/bin/containerd}
 	CONFIG_EXTRA=()
-	# 1.6 converts schema 1; it has no StreamImages, no pinned images, no per-handler
-	# snapshotters and no pull progress timeout.
-	DEFAULT_FEATURES="mirror,tls,tls-hostname,schema1"
 	[[ $PULL_PATH == transfer ]] || { echo "gate: PULL_PATH is a 2.x setting" >&2; exit 2; }
 	;;
 *) usage ;;
 esac
-FEATURES=${FEATURES:-$DEFAULT_FEATURES}
-EXPECTATIONS=${EXPECTATIONS:-$ROOT_DIR/suite/expectations/containerd-$VERSION$suffix.yaml}
+EXPECTATIONS=${EXPECTATIONS:-}
+# For gate.json: the profile's features (its only YAML list) and the overrides.
+FEATURES_DESC=$(sed -n 's/^  - //p' "$PROFILE" | paste -sd, -)${FEATURE_OVERRIDES:+ + $FEATURE_OVERRIDES}
 if [[ -z ${CRICTL_BIN:-} ]]; then
 	CRICTL_BIN=$PEERS_PREFIX/bin/crictl
 	[[ -x $CRICTL_BIN ]] || CRICTL_BIN=$(command -v crictl || true)
@@ -168,28 +173,18 @@ grep -E '^(=== RUN|--- |\s+live_test.go|ok|FAIL|PASS)' "$REPORT_DIR/smoke.log" |
 suite=skipped
 if [[ $result == pass && $GATE_MODE != smoke ]]; then
 	test_help=$("$CRIIMAGE_BIN" test --help 2>&1 || true)
-	if [[ $test_help == *--image-endpoint* ]]; then
+	if [[ $test_help == *-profile* ]]; then
 		suite=run
-		test_args=(test --image-endpoint "$CONTAINERD_ENDPOINT" --features "$FEATURES" --features "restart=$RESTART_CMD"
+		test_args=(test --profile "$PROFILE" --image-endpoint "$CONTAINERD_ENDPOINT" --features "restart=$RESTART_CMD"
 			--registry-config-dir "$CONTAINERD_CERTS_DIR" --report-dir "$REPORT_DIR")
-		[[ -f $EXPECTATIONS ]] && test_args+=(--expectations "$EXPECTATIONS")
+		[[ -n $FEATURE_OVERRIDES ]] && test_args+=(--features "$FEATURE_OVERRIDES")
+		[[ -n $EXPECTATIONS ]] && test_args+=(--expectations "$EXPECTATIONS")
 		if [[ ${GINKGO_PROCS:-1} -gt 1 ]]; then
-			# The same flags, for the suite's test binary (single dash) under ginkgo's own -p.
-			go test -c -o "$TMP/criimage-suite.test" ./suite
-			suite_args=()
-			for a in "${test_args[@]:1}" "$@"; do
-				case $a in
-				--focus | --skip | --label-filter | --focus=* | --skip=* | --label-filter=*) a=-ginkgo.${a#--} ;; # ginkgo's own flags in a test binary
-				--*) a=${a#-} ;;
-				esac
-				suite_args+=("$a")
-			done
-			echo "gate: ginkgo -p --procs $GINKGO_PROCS criimage-suite.test -- ${suite_args[*]}"
-			go run github.com/onsi/ginkgo/v2/ginkgo -p --procs "$GINKGO_PROCS" --timeout 30m "$TMP/criimage-suite.test" -- "${suite_args[@]}" || result=fail
-		else
-			echo "gate: criimage ${test_args[*]}"
-			"$CRIIMAGE_BIN" "${test_args[@]}" "$@" || result=fail
+			[[ $test_help == *-parallel* ]] || die "GINKGO_PROCS=$GINKGO_PROCS: this criimage has no 'test --parallel'"
+			test_args+=(--parallel "$GINKGO_PROCS")
 		fi
+		echo "gate: criimage ${test_args[*]} $*"
+		"$CRIIMAGE_BIN" "${test_args[@]}" "$@" || result=fail
 	elif [[ $GATE_MODE == suite ]]; then
 		die "GATE_MODE=suite but 'criimage test' is not available yet"
 	else
@@ -205,7 +200,7 @@ wall_ms=$((($(date +%s%N) - gate_start) / 1000000))
 wall=$(printf '%d.%03d' $((wall_ms / 1000)) $((wall_ms % 1000)))
 cat >"$REPORT_DIR/gate.json" <<JSON
 {"runtime": "containerd", "version": "$VERSION", "binary_version": "$actual", "snapshotter": "$SNAPSHOTTER",
- "pull_path": "$PULL_PATH", "features": "$FEATURES", "started": "$(date -u -d "@$((gate_start / 1000000000))" +%FT%TZ)",
+ "pull_path": "$PULL_PATH", "profile": "${PROFILE#"$ROOT_DIR"/}", "features": "$FEATURES_DESC", "started": "$(date -u -d "@$((gate_start / 1000000000))" +%FT%TZ)",
  "socket_ready_seconds": $ready, "wall_seconds": $wall, "suite": "$suite", "result": "$result"}
 JSON
 echo "gate: containerd $VERSION: $result (suite $suite) in ${wall}s; report in $REPORT_DIR"

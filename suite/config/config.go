@@ -96,6 +96,9 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	if c.ReportPrefix != "" && (strings.ContainsAny(c.ReportPrefix, `/\`) || c.ReportPrefix == "." || c.ReportPrefix == "..") {
+		errs = append(errs, fmt.Errorf("--report-prefix %q: a file name prefix, not a path", c.ReportPrefix))
+	}
 	for _, d := range c.Features.Durations() {
 		if d.Err != nil {
 			errs = append(errs, d.Err)
