@@ -165,8 +165,9 @@ RESTART_CMD="bash $ROOT_DIR/hack/containerd-daemon.sh restart $TMP"
 result=pass
 # With CRIIMAGE_DIST (a dist/ after make release image), the daemon also pulls criimage's own
 # image (internal/selfimage TestReleaseImage); without it that test skips.
+# -p 1: one package at a time, so neither sees the other's image in the daemon's store.
 CRIIMAGE_CRI_ENDPOINT=$CONTAINERD_ENDPOINT CRIIMAGE_CERTS_DIR=$CONTAINERD_CERTS_DIR \
-	go test -count=1 -run '^(TestLiveRuntime|TestReleaseImage)$' -v ./registry/runtimeconfig ./internal/selfimage >"$REPORT_DIR/smoke.log" 2>&1 || result=fail
+	go test -count=1 -p 1 -run '^(TestLiveRuntime|TestReleaseImage)$' -v ./registry/runtimeconfig ./internal/selfimage >"$REPORT_DIR/smoke.log" 2>&1 || result=fail
 grep -E '^(=== RUN|--- |\s+live_test.go|ok|FAIL|PASS)' "$REPORT_DIR/smoke.log" | sed 's/^/gate: smoke: /' || true
 [[ $result == pass ]] || { echo "gate: smoke check failed; daemon log tail:" >&2; tail -n 30 "$CONTAINERD_LOG" >&2; }
 
