@@ -29,7 +29,7 @@ lint-scripts:
 
 GATES_DIR ?= _output/gates
 # The committed censuses, in the order docs/results.md shows them.
-CENSUSES  ?= $(addprefix suite/expectations/census/,quiet.json loaded.json focus-fail.json focus-fail-transfer.json)
+CENSUSES  ?= $(addprefix suite/expectations/census/,quiet.json loaded.json focus-fail.json focus-fail-transfer.json parallel.json)
 
 ## reference-report: the suite against the embedded reference, reports in _output/reference (no root).
 reference-report: build
