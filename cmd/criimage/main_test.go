@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -130,4 +131,62 @@ func tail(s string) string {
 		return "…" + s[len(s)-3000:]
 	}
 	return s
+}
+
+// TestTestDoneFileAndWait: --done-file gets the report directory's path once the reports are
+// written (a stale one is removed first), and --wait-after-run keeps the process until SIGTERM,
+// then exits with the run's status — what a Sonobuoy plugin and a DaemonSet pod need.
+func TestTestDoneFileAndWait(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs specs")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	reports, done := filepath.Join(dir, "results"), filepath.Join(dir, "sonobuoy", "done")
+	if err := os.MkdirAll(filepath.Dir(done), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(done, []byte("/stale/from/an/earlier/run\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "test", "--embedded", "--focus", "PULL-001", "--report-dir", reports, "--done-file", done, "--wait-after-run")
+	cmd.Env = append(os.Environ(), envBeMain+"=1", "GITHUB_STEP_SUMMARY=")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var seen strings.Builder
+	buf := make([]byte, 4096)
+	for !strings.Contains(seen.String(), "waiting for SIGTERM") {
+		n, err := out.Read(buf)
+		seen.Write(buf[:n])
+		if err != nil {
+			t.Fatalf("the run ended without waiting (%v):\n%s\n%s", err, tail(seen.String()), tail(stderr.String()))
+		}
+	}
+	// Waiting: the done file is already there, naming the reports.
+	if b, err := os.ReadFile(done); err != nil || string(b) != reports+"\n" {
+		t.Errorf("done file = %q (%v), want %q", b, err, reports+"\n")
+	}
+	if _, err := os.Stat(filepath.Join(reports, "results.json")); err != nil {
+		t.Errorf("the done file was written before the reports: %v", err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("after SIGTERM: %v, want exit 0 (the run passed)\n%s", err, tail(stderr.String()))
+	}
+	if code, _, stderr := criimage(t, nil, "test", "--embedded", "--done-file", done); code != 2 || !strings.Contains(stderr, "--done-file needs --report-dir") {
+		t.Errorf("--done-file without --report-dir: exit %d, want 2:\n%s", code, tail(stderr))
+	}
 }

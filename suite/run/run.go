@@ -1,7 +1,8 @@
 // Package run drives the conformance spec tree programmatically, for `criimage test`: it parses
 // the suite's flags plus a few ginkgo ones, builds the same tree `go test ./suite/...` runs
-// (specs.Register), and runs it in-process with ginkgo's RunSpecs. Processes cannot be forked
-// from here; for ginkgo -p parallelism use the test binary (go test -c ./suite) with the ginkgo CLI.
+// (specs.Register), and runs it in-process with ginkgo's RunSpecs — or, with --parallel N, in N
+// processes of the binary itself speaking ginkgo's parallel protocol (parallel.go), as `ginkgo -p`
+// runs a test binary.
 package run
 
 import (
@@ -10,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -31,6 +33,10 @@ type Options struct {
 	Embedded harness.StartFunc
 	// EmbeddedRestart restarts the embedded reference (for the restart feature).
 	EmbeddedRestart harness.RestartFunc
+	// Self is the command line that runs Main again in a new process: the binary and its
+	// subcommand ([os.Executable(), "test"]). --parallel N > 1 starts it N times; nil makes
+	// --parallel N > 1 an error.
+	Self []string
 }
 
 // ErrFailed is returned when the run did not meet its expectations.
@@ -61,6 +67,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, opts Opt
 	dryRun := fs.Bool("dry-run", false, "list the specs without running them")
 	verbose := fs.Bool("v", false, "verbose ginkgo output")
 	timeout := fs.Duration("timeout", 30*time.Minute, "timeout of the whole run (--ginkgo.timeout, when given, wins)")
+	parallel := fs.Int("parallel", 1, parallelUsage)
+	doneFile := fs.String("done-file", os.Getenv("CRIIMAGE_DONE_FILE"), "after the reports are written, write the report directory's absolute path into this file (Sonobuoy's done file) [CRIIMAGE_DONE_FILE]")
+	waitAfterRun := fs.Bool("wait-after-run", os.Getenv("CRIIMAGE_WAIT_AFTER_RUN") == "true", "after the run, wait for SIGTERM before exiting with its status (a DaemonSet pod must not exit) [CRIIMAGE_WAIT_AFTER_RUN=true]")
 	suiteCfg, repCfg := ginkgo.GinkgoConfiguration()
 	if err := attachGinkgoFlags(fs, &suiteCfg, &repCfg); err != nil {
 		return err
@@ -125,19 +134,46 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, opts Opt
 	if !explicit["ginkgo.no-color"] {
 		repCfg.NoColor = true
 	}
-	if n, total := selectedSpecs(suiteCfg, repCfg); n == 0 {
+	// The preview runs the tree's ReportAfterSuite too (ginkgo runs reporting nodes in a dry run):
+	// without a report dir it writes no report and no step summary (else every run wrote them
+	// twice, and a --parallel run once per process more, all at once).
+	reportDir := cfg.ReportDir
+	cfg.ReportDir = ""
+	n, total := selectedSpecs(suiteCfg, repCfg)
+	cfg.ReportDir = reportDir
+	if n == 0 {
 		return fmt.Errorf("%w: no spec selected (of %d) by %s", ErrUsage, total, describeFilters(suiteCfg, explicit))
 	}
 
+	procs, err := parallelProcs(*parallel, suiteCfg, opts)
+	if err != nil {
+		return err
+	}
+	// A worker of a parallel run leaves the done file and the wait to the process that started it.
+	fin := finish{reportDir: cfg.ReportDir, reportPrefix: cfg.ReportPrefix}
+	if suiteCfg.ParallelTotal <= 1 {
+		fin.doneFile, fin.waitAfterRun = *doneFile, *waitAfterRun
+	}
+	if err := fin.validate(); err != nil {
+		return err
+	}
+	if err := fin.start(); err != nil {
+		return err
+	}
 	t := &failRecorder{}
-	passed := ginkgo.RunSpecs(t, "criimage conformance", suiteCfg, repCfg)
-	if cfg.ReportDir != "" {
-		fmt.Fprintf(stdout, "criimage: reports in %s (junit.xml, report.json, results.json, summary.md, report.html)\n", cfg.ReportDir)
+	var passed bool
+	if procs > 1 {
+		if passed, err = runParallel(ctx, procs, args, stdout, opts, suiteCfg, repCfg); err != nil {
+			return err
+		}
+	} else {
+		passed = ginkgo.RunSpecs(t, "criimage conformance", suiteCfg, repCfg)
 	}
+	var runErr error
 	if !passed || t.failed {
-		return ErrFailed
+		runErr = ErrFailed
 	}
-	return nil
+	return fin.end(ctx, stdout, runErr)
 }
 
 // endpointsFromCrictl fills the endpoints from crictl's config file, as critest does when no
