@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/criimage/criimage/registry"
 	"github.com/criimage/criimage/registry/auth"
 	"github.com/criimage/criimage/registry/runtimeconfig"
 )
@@ -26,6 +28,8 @@ const configUsage = `usage:
 registry flags (the endpoints "criimage registry" prints):
   --registry-plain HOST:PORT  --registry-tls-host NAME:PORT  --registry-tls-addr IP:PORT
   --registry-ca FILE          --registry-foreign URL
+  --registry-allow-remote     the endpoints are outside loopback: a registry started with
+                              -allow-remote, for this (another) machine (docs/remote.md)
 
 containerd and certs print shell assignments (CONTAINERD_CONFIG=…) for eval in scripts.
 `
@@ -55,6 +59,7 @@ func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // registryFlags are the endpoints of a fixture registry run elsewhere.
 type registryFlags struct {
 	plain, tlsHost, tlsAddr, caFile, foreign string
+	allowRemote                              bool
 }
 
 func (r *registryFlags) register(fs *flag.FlagSet) {
@@ -63,6 +68,7 @@ func (r *registryFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&r.tlsAddr, "registry-tls-addr", "", "fixture registry TLS listener ip:port (127.0.0.1:PORT)")
 	fs.StringVar(&r.caFile, "registry-ca", "", "PEM file of the CA that signed the fixture's TLS certificate")
 	fs.StringVar(&r.foreign, "registry-foreign", "", "fixture foreign host URL (http://127.0.0.2:PORT)")
+	fs.BoolVar(&r.allowRemote, "registry-allow-remote", false, "accept endpoints outside loopback (a registry started with -allow-remote)")
 }
 
 func (r *registryFlags) given() bool {
@@ -70,7 +76,7 @@ func (r *registryFlags) given() bool {
 }
 
 func (r *registryFlags) endpoints() (runtimeconfig.Endpoints, error) {
-	ep := runtimeconfig.Endpoints{Plain: r.plain, TLS: r.tlsHost, TLSIP: r.tlsAddr, Foreign: r.foreign}
+	ep := runtimeconfig.Endpoints{Plain: r.plain, TLS: r.tlsHost, TLSIP: r.tlsAddr, Foreign: r.foreign, AllowRemote: r.allowRemote}
 	if r.caFile != "" {
 		b, err := os.ReadFile(r.caFile)
 		if err != nil {
@@ -78,7 +84,9 @@ func (r *registryFlags) endpoints() (runtimeconfig.Endpoints, error) {
 		}
 		ep.CA = b
 	}
-	if err := ep.Validate(); err != nil {
+	if err := ep.Validate(); errors.Is(err, registry.ErrNotLoopback) {
+		return ep, fmt.Errorf("%w: %v; for a registry that serves other machines, add --registry-allow-remote", errUsage, err)
+	} else if err != nil {
 		return ep, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	return ep, nil

@@ -3,10 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"net"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/criimage/criimage/fixtures"
@@ -33,11 +37,14 @@ func runRegistry(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return runRegistryConfig(ctx, args[1:], stdout, stderr)
 	}
 	fs := newFlagSet("criimage registry", stderr)
-	plain := fs.String("plain", "127.0.0.1:0", "listen address of the plain HTTP listener (loopback only)")
-	tlsAddr := fs.String("tls", "127.0.0.1:0", "listen address of the TLS listener (loopback only)")
-	foreign := fs.String("foreign", "127.0.0.2:0", "listen address of the foreign host (loopback only; use another IP than the registry)")
+	plain := fs.String("plain", "", "listen address of the plain HTTP listener (default LISTEN:0)")
+	tlsAddr := fs.String("tls", "", "listen address of the TLS listener (default LISTEN:0)")
+	foreign := fs.String("foreign", "", "listen address of the foreign host, another IP than the registry's unless -advertise names it (default 127.0.0.2:0; LISTEN:0 outside loopback)")
+	listenIP := fs.String("listen", "127.0.0.1", "IP of the listeners whose address is not given; outside loopback needs -allow-remote")
+	advertise := fs.String("advertise", "", "host name or IP a runtime reaches the registry under: written into its endpoints (and so into image references and runtime configs) and the TLS certificate")
+	allowRemote := fs.Bool("allow-remote", false, "let the registry listen on a non-loopback IP and advertise a non-loopback host, for a runtime on another machine (docs/remote.md)")
 	ctl := fs.String("control", "127.0.0.1:0", "listen address of the control API (loopback only)")
-	tlsHost := fs.String("tls-host", registry.DefaultTLSHostName, "DNS name in the TLS certificate (plus 127.0.0.1, ::1, localhost)")
+	tlsHost := fs.String("tls-host", registry.DefaultTLSHostName, "DNS name in the TLS certificate (plus -advertise, the TLS listen IP, 127.0.0.1, ::1, localhost)")
 	caOut := fs.String("ca-out", "", "also write the CA certificate (PEM) to this file")
 	catalog := fs.Bool("catalog", true, "seed the fixture catalog")
 	seed := fs.String("catalog-seed", "", "salt for the catalog's content (\"\" = the golden catalog)")
@@ -55,9 +62,16 @@ func runRegistry(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *journalEntries < 0 {
 		return fmt.Errorf("%w: -journal-entries %d: want 0 (all) or more", errUsage, *journalEntries)
 	}
-	for name, addr := range map[string]string{"-plain": *plain, "-tls": *tlsAddr, "-foreign": *foreign, "-control": *ctl} {
-		if err := registry.CheckLoopback(addr); err != nil {
-			return fmt.Errorf("%w: %s: %v", errUsage, name, err)
+	if err := registry.CheckLoopback(*ctl); err != nil {
+		return fmt.Errorf("%w: -control: %v", errUsage, err)
+	}
+	listenAddrs := map[string]string{"-plain": *plain, "-tls": *tlsAddr, "-foreign": *foreign, "-listen": net.JoinHostPort(*listenIP, "0")}
+	for _, name := range slices.Sorted(maps.Keys(listenAddrs)) {
+		if listenAddrs[name] == "" {
+			continue
+		}
+		if err := registry.CheckListen(listenAddrs[name], *allowRemote); err != nil {
+			return fmt.Errorf("%w: %s: %v", errUsage, name, remoteHint(err))
 		}
 	}
 
@@ -68,9 +82,13 @@ func runRegistry(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	reg, err := registry.Start(ctx, registry.Options{
 		PlainAddr: *plain, TLSAddr: *tlsAddr, ForeignAddr: *foreign, TLSHostName: *tlsHost, Logger: logger,
+		ListenIP: *listenIP, Advertise: *advertise, AllowRemote: *allowRemote,
 		Limits:            store.Limits{MaxUploadBytes: *maxUpload, MaxUploads: *maxUploads, MaxPendingBytes: *maxPending},
 		MaxJournalEntries: *journalEntries,
 	})
+	if errors.Is(err, registry.ErrNotLoopback) {
+		return fmt.Errorf("%w: %v", errUsage, remoteHint(err))
+	}
 	if err != nil {
 		return err
 	}
@@ -114,10 +132,25 @@ func runRegistry(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
+// remoteHint adds the opt-in flag to an error that only lacks it.
+func remoteHint(err error) error {
+	if errors.Is(err, registry.ErrNotLoopback) {
+		return fmt.Errorf("%w; to serve a runtime on another machine, add -allow-remote (docs/remote.md)", err)
+	}
+	return err
+}
+
 func printRegistryInfo(w io.Writer, i registryInfo) {
 	fmt.Fprintf(w, "fixture registry serving (stop with SIGTERM or Ctrl-C)\n")
+	if i.Remote {
+		fmt.Fprintf(w, "  remote       serving other machines under the hosts below (docs/remote.md)\n")
+	}
 	fmt.Fprintf(w, "  plain HTTP   %s           e.g. %s/anon/<repo>:<tag>\n", i.Plain, i.Plain)
-	fmt.Fprintf(w, "  TLS          %s (listening on %s; resolve %s to 127.0.0.1)\n", i.TLS, i.TLSAddr, i.TLSHostName)
+	to, _, _ := net.SplitHostPort(i.TLSAddr)
+	if net.ParseIP(to) == nil {
+		to += "'s address"
+	}
+	fmt.Fprintf(w, "  TLS          %s (also %s; resolve %s to %s)\n", i.TLS, i.TLSAddr, i.TLSHostName, to)
 	fmt.Fprintf(w, "  foreign host %s\n", i.Foreign)
 	fmt.Fprintf(w, "  CA file      %s\n", i.CAFile)
 	if i.CAOut != "" {

@@ -89,7 +89,7 @@ func endpointsFromControl(ctx context.Context, controlURL string) (runtimeconfig
 	if err != nil {
 		return runtimeconfig.Endpoints{}, fmt.Errorf("reading the registry's CA: %w", err)
 	}
-	ep := runtimeconfig.Endpoints{Plain: e.Plain, TLS: e.TLS, TLSIP: e.TLSAddr, CA: ca, Foreign: e.Foreign}
+	ep := runtimeconfig.Endpoints{Plain: e.Plain, TLS: e.TLS, TLSIP: e.TLSAddr, CA: ca, Foreign: e.Foreign, AllowRemote: e.Remote}
 	if err := ep.Validate(); err != nil {
 		return ep, fmt.Errorf("endpoints from %s: %w", controlURL, err)
 	}

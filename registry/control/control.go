@@ -16,7 +16,8 @@
 // A fault rule is {"match":{"listener","method","repo","reference","digest","kind"},
 // "action":{"kind","status","retryAfter","header":{…},"body":"text","afterBytes","dripBytes",
 // "dripEvery":"100ms","contentType","location"},"times":N} (see registry/faults; a redirect-away
-// location must be a loopback http(s) URL).
+// location must be a loopback http(s) URL, or one of the registry's own listeners when it serves
+// other machines).
 //
 // Errors are JSON {"error":"…"} with 400 for bad input and 404 for unknown paths. Request bodies
 // (which may carry a secret to look up) are never logged. POST bodies are application/json, and
@@ -93,19 +94,32 @@ func (s *Server) Close() error {
 type Endpoints struct {
 	Plain       string `json:"plain"`       // host:port of the plain HTTP listener
 	TLS         string `json:"tls"`         // host name:port (needs name resolution)
-	TLSAddr     string `json:"tlsAddr"`     // 127.0.0.1:port of the TLS listener
+	TLSAddr     string `json:"tlsAddr"`     // 127.0.0.1:port (or the advertised host:port) of the TLS listener
 	TLSHostName string `json:"tlsHostName"` // DNS name in the certificate
 	Foreign     string `json:"foreign"`     // base URL of the foreign host
-	OtherPort   string `json:"otherPort"`   // base URL of the recorder on the plain IP, another port
+	OtherPort   string `json:"otherPort"`   // base URL of the recorder on the plain host, another port
 	CAFile      string `json:"caFile"`
+	// Remote: the registry serves other machines (registry.Options.AllowRemote); the hosts above
+	// are then its advertised host or its listen IPs, not loopback.
+	Remote bool `json:"remote,omitempty"`
 }
 
 // EndpointsOf describes reg.
 func EndpointsOf(reg *registry.Registry) Endpoints {
 	return Endpoints{
 		Plain: reg.PlainHost(), TLS: reg.TLSHost(), TLSAddr: reg.TLSAddr(), TLSHostName: reg.TLSHostName(),
-		Foreign: reg.ForeignURL(), OtherPort: reg.OtherPortURL(), CAFile: reg.CAFile(),
+		Foreign: reg.ForeignURL(), OtherPort: reg.OtherPortURL(), CAFile: reg.CAFile(), Remote: reg.Remote(),
 	}
+}
+
+// ownHosts are the host:port of reg's listeners as it reports them (redirect targets that may be
+// outside loopback when the registry serves other machines).
+func ownHosts(reg *registry.Registry) []string {
+	hosts := []string{reg.PlainHost(), reg.TLSAddr(), reg.TLSHost()}
+	for _, u := range []string{reg.ForeignURL(), reg.OtherPortURL()} {
+		hosts = append(hosts, strings.TrimPrefix(u, "http://"))
+	}
+	return hosts
 }
 
 // Action is the JSON form of faults.Action (durations as Go duration strings, body as text).
@@ -138,8 +152,9 @@ func actionKinds() []string {
 	}
 }
 
-// toFault validates r and converts it.
-func (r Rule) toFault() (faults.Rule, error) {
+// toFault validates r and converts it; a redirect location must be on loopback or one of own
+// (host:port).
+func (r Rule) toFault(own []string) (faults.Rule, error) {
 	known := slices.Contains(actionKinds(), r.Action.Kind)
 	if !known {
 		return faults.Rule{}, fmt.Errorf("unknown action kind %q (want one of %s)", r.Action.Kind, strings.Join(actionKinds(), ", "))
@@ -170,7 +185,7 @@ func (r Rule) toFault() (faults.Rule, error) {
 		if u.Port() == "" {
 			host = net.JoinHostPort(u.Hostname(), "80")
 		}
-		if err := registry.CheckLoopback(host); err != nil {
+		if err := registry.CheckLoopback(host); err != nil && !slices.ContainsFunc(own, func(h string) bool { return strings.EqualFold(h, host) }) {
 			return faults.Rule{}, fmt.Errorf("location %q: %v", loc, err)
 		}
 	}
@@ -353,7 +368,7 @@ func (h *handler) route(w http.ResponseWriter, r *http.Request) (any, error) {
 			if err := decode(r, &rule); err != nil {
 				return nil, err
 			}
-			fr, err := rule.toFault()
+			fr, err := rule.toFault(ownHosts(h.reg))
 			if err != nil {
 				return nil, badRequest("fault rule: %v", err)
 			}

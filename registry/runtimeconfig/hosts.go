@@ -65,7 +65,6 @@ func WriteCertsDir(dir string, src Source, opts CertsOptions) (*CertsDir, error)
 		return nil
 	}
 
-	plainURL := "http://" + ep.Plain
 	if !opts.NoDockerIO {
 		if err := add(DockerIOHost, func(string) (string, error) {
 			return DockerIOHostsTOML(ep.Plain), nil
@@ -74,7 +73,7 @@ func WriteCertsDir(dir string, src Source, opts CertsOptions) (*CertsDir, error)
 		}
 	}
 	if err := add(ep.Plain, func(string) (string, error) {
-		return serverOnlyHostsTOML("criimage fixture registry, plain HTTP listener", plainURL, ""), nil
+		return PlainHostsTOML(ep.Plain), nil
 	}); err != nil {
 		return nil, err
 	}
@@ -106,6 +105,13 @@ func DockerIOHostsTOML(plainHost string) string {
 	fmt.Fprintf(&b, "[host.%s]\n", tomlString(u))
 	b.WriteString("  capabilities = [\"pull\", \"resolve\"]\n")
 	return b.String()
+}
+
+// PlainHostsTOML is the hosts.toml of the fixture registry's plain HTTP listener: its server over
+// http (containerd assumes plain HTTP only for loopback hosts; a registry serving other machines
+// needs this file).
+func PlainHostsTOML(plainHost string) string {
+	return serverOnlyHostsTOML("criimage fixture registry, plain HTTP listener", "http://"+plainHost, "")
 }
 
 func serverOnlyHostsTOML(comment, server, ca string) string {

@@ -3,8 +3,10 @@
 // containerd daemon config.toml that keeps everything under one directory, and CRI-O's
 // registries.conf plus an auth file.
 //
-// Everything written points at loopback addresses only. Nothing here starts a process; the gate
-// scripts in hack/ start the daemons.
+// Everything written points at loopback addresses only, unless the registry serves other machines
+// (registry.Options.AllowRemote; Endpoints.AllowRemote): then the hosts are its advertised name or
+// address, for a runtime on another machine (docs/remote.md). Nothing here starts a process; the
+// gate scripts in hack/ start the daemons.
 package runtimeconfig
 
 import (
@@ -13,6 +15,8 @@ import (
 	"net"
 	"net/url"
 	"strings"
+
+	"github.com/criimage/criimage/registry"
 )
 
 // Source is what runtimeconfig needs from a running fixture registry. *registry.Registry satisfies
@@ -23,6 +27,7 @@ type Source interface {
 	TLSAddr() string    // "127.0.0.1:PORT" of the TLS listener
 	CAPEM() []byte      // CA that signed the TLS certificate
 	ForeignURL() string // "http://127.0.0.2:PORT"
+	Remote() bool       // the endpoints may be outside loopback (registry.Options.AllowRemote)
 }
 
 // Endpoints is a plain-value Source.
@@ -32,6 +37,9 @@ type Endpoints struct {
 	TLSIP   string // TLSAddr
 	CA      []byte // CAPEM
 	Foreign string // ForeignURL
+	// AllowRemote accepts hosts outside loopback (names and IPs): the endpoints of a registry
+	// that serves other machines (Remote).
+	AllowRemote bool
 }
 
 func (e Endpoints) PlainHost() string  { return e.Plain }
@@ -39,6 +47,7 @@ func (e Endpoints) TLSHost() string    { return e.TLS }
 func (e Endpoints) TLSAddr() string    { return e.TLSIP }
 func (e Endpoints) CAPEM() []byte      { return e.CA }
 func (e Endpoints) ForeignURL() string { return e.Foreign }
+func (e Endpoints) Remote() bool       { return e.AllowRemote }
 
 // EndpointsOf copies a Source into a value (and so detaches it from a registry's lifetime).
 func EndpointsOf(s Source) Endpoints {
@@ -48,27 +57,31 @@ func EndpointsOf(s Source) Endpoints {
 		TLSIP:   s.TLSAddr(),
 		CA:      append([]byte(nil), s.CAPEM()...),
 		Foreign: s.ForeignURL(),
+
+		AllowRemote: s.Remote(),
 	}
 }
 
 // Validate checks that every endpoint is a loopback host:port (the TLS host may be a name, which
-// must be made to resolve to loopback by whoever runs the runtime). Empty TLS fields mean "no TLS
-// listener"; an empty plain host is an error.
+// must be made to resolve to loopback by whoever runs the runtime), or — with AllowRemote — any
+// host:port but an unspecified address. Empty TLS fields mean "no TLS listener"; an empty plain
+// host is an error. A host outside loopback without AllowRemote is an error wrapping
+// registry.ErrNotLoopback.
 func (e Endpoints) Validate() error {
 	if e.Plain == "" {
 		return errors.New("runtimeconfig: plain registry host is required")
 	}
-	if err := loopbackHostPort(e.Plain, false); err != nil {
+	if err := e.checkHostPort(e.Plain, false); err != nil {
 		return fmt.Errorf("runtimeconfig: plain host: %w", err)
 	}
 	if e.TLS != "" || e.TLSIP != "" {
 		if e.TLS == "" || e.TLSIP == "" {
 			return errors.New("runtimeconfig: TLS host and TLS address go together")
 		}
-		if err := loopbackHostPort(e.TLS, true); err != nil {
+		if err := e.checkHostPort(e.TLS, true); err != nil {
 			return fmt.Errorf("runtimeconfig: TLS host: %w", err)
 		}
-		if err := loopbackHostPort(e.TLSIP, false); err != nil {
+		if err := e.checkHostPort(e.TLSIP, false); err != nil {
 			return fmt.Errorf("runtimeconfig: TLS address: %w", err)
 		}
 		if len(e.CA) == 0 {
@@ -80,9 +93,35 @@ func (e Endpoints) Validate() error {
 		if err != nil {
 			return fmt.Errorf("runtimeconfig: foreign URL: %w", err)
 		}
-		if err := loopbackHostPort(u.Host, false); err != nil {
+		if err := e.checkHostPort(u.Host, false); err != nil {
 			return fmt.Errorf("runtimeconfig: foreign URL: %w", err)
 		}
+	}
+	return nil
+}
+
+// checkHostPort is loopbackHostPort, or remoteHostPort with AllowRemote.
+func (e Endpoints) checkHostPort(hp string, nameOK bool) error {
+	if e.AllowRemote {
+		return remoteHostPort(hp)
+	}
+	return loopbackHostPort(hp, nameOK)
+}
+
+// remoteHostPort accepts "host:port" with an IP other than an unspecified one, or a DNS name.
+func remoteHostPort(hp string) error {
+	host, port, err := net.SplitHostPort(hp)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port: %w", hp, err)
+	}
+	if port == "" {
+		return fmt.Errorf("%q has no port", hp)
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return fmt.Errorf("%q is the unspecified address, which no runtime can connect to", hp)
+	}
+	if host == "" || strings.ContainsAny(host, "/ \t") {
+		return fmt.Errorf("%q is not a host name", hp)
 	}
 	return nil
 }
@@ -99,12 +138,12 @@ func loopbackHostPort(hp string, nameOK bool) error {
 	}
 	if ip := net.ParseIP(host); ip != nil {
 		if !ip.IsLoopback() {
-			return fmt.Errorf("%q is not a loopback address", hp)
+			return fmt.Errorf("%q: %w (endpoints of a registry that serves other machines need AllowRemote)", hp, registry.ErrNotLoopback)
 		}
 		return nil
 	}
 	if !nameOK && host != "localhost" {
-		return fmt.Errorf("%q is not a loopback IP", hp)
+		return fmt.Errorf("%q: %w: not a loopback IP (endpoints of a registry that serves other machines need AllowRemote)", hp, registry.ErrNotLoopback)
 	}
 	if strings.ContainsAny(host, "/ \t") {
 		return fmt.Errorf("%q is not a host name", hp)

@@ -28,6 +28,11 @@ type Config struct {
 	RegistryPlainAddr, RegistryTLSAddr, RegistryForeignAddr string
 	// RegistryTLSHostName is the DNS name of the TLS listener's certificate.
 	RegistryTLSHostName string
+	// RegistryListen is the IP of the registry's listeners whose address is not given ("" =
+	// loopback); RegistryAdvertise the host name or IP written into every reference and hosts.toml
+	// instead of the listen IP. Outside loopback both need RegistryAllowRemote (docs/remote.md).
+	RegistryListen, RegistryAdvertise string
+	RegistryAllowRemote               bool
 	// RegistryConfigDir, if set, is a containerd certs.d-style hosts directory the suite writes
 	// for its registry (CA trust, mirror entries). The target must read it.
 	RegistryConfigDir string
@@ -65,6 +70,9 @@ func Default() *Config {
 		RegistryTLSAddr:     os.Getenv("CRIIMAGE_REGISTRY_TLS_ADDR"),
 		RegistryForeignAddr: os.Getenv("CRIIMAGE_REGISTRY_FOREIGN_ADDR"),
 		RegistryTLSHostName: envOr("CRIIMAGE_REGISTRY_TLS_HOSTNAME", "registry.criimage.test"),
+		RegistryListen:      os.Getenv("CRIIMAGE_REGISTRY_LISTEN"),
+		RegistryAdvertise:   os.Getenv("CRIIMAGE_REGISTRY_ADVERTISE"),
+		RegistryAllowRemote: envBool("CRIIMAGE_REGISTRY_ALLOW_REMOTE"),
 		RegistryConfigDir:   os.Getenv("CRIIMAGE_REGISTRY_CONFIG_DIR"),
 		ExpectationsFile:    os.Getenv("CRIIMAGE_EXPECTATIONS"),
 		ReportDir:           os.Getenv("CRIIMAGE_REPORT_DIR"),
@@ -104,6 +112,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, d.Err)
 		}
 	}
+	errs = append(errs, c.validateRemote()...)
 	return errors.Join(errs...)
 }
 
@@ -116,6 +125,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.StringVar(&c.RegistryTLSAddr, prefix+"registry-tls-addr", c.RegistryTLSAddr, "fixture registry TLS listen address (default 127.0.0.1:0) [CRIIMAGE_REGISTRY_TLS_ADDR]")
 	fs.StringVar(&c.RegistryForeignAddr, prefix+"registry-foreign-addr", c.RegistryForeignAddr, "foreign host listen address (default 127.0.0.2:0) [CRIIMAGE_REGISTRY_FOREIGN_ADDR]")
 	fs.StringVar(&c.RegistryTLSHostName, prefix+"registry-tls-hostname", c.RegistryTLSHostName, "DNS name in the TLS certificate [CRIIMAGE_REGISTRY_TLS_HOSTNAME]")
+	fs.StringVar(&c.RegistryListen, prefix+"registry-listen", c.RegistryListen, "IP the fixture registry listens on where no address flag says otherwise (default loopback; outside it needs --registry-allow-remote) [CRIIMAGE_REGISTRY_LISTEN]")
+	fs.StringVar(&c.RegistryAdvertise, prefix+"registry-advertise", c.RegistryAdvertise, "host name or IP the runtime reaches the fixture registry under, written into image references and hosts.toml and its certificate [CRIIMAGE_REGISTRY_ADVERTISE]")
+	fs.BoolVar(&c.RegistryAllowRemote, prefix+"registry-allow-remote", c.RegistryAllowRemote, "let the fixture registry listen beyond loopback, for a runtime on another machine (docs/remote.md) [CRIIMAGE_REGISTRY_ALLOW_REMOTE]")
 	fs.StringVar(&c.RegistryConfigDir, prefix+"registry-config-dir", c.RegistryConfigDir, "write containerd certs.d hosts files for the run's registry here [CRIIMAGE_REGISTRY_CONFIG_DIR]")
 	fs.Var(&c.Features, prefix+"features", "comma-separated features the target declares, repeatable: "+strings.Join(KnownFeatures(), ", ")+" [CRIIMAGE_FEATURES]")
 	fs.StringVar(&c.ExpectationsFile, prefix+"expectations", c.ExpectationsFile, "YAML file of expected failures [CRIIMAGE_EXPECTATIONS]")
@@ -154,6 +166,7 @@ func (c *Config) Describe() string {
 	if c.RegistryConfigDir != "" {
 		fmt.Fprintf(&b, "registry config dir: %s\n", c.RegistryConfigDir)
 	}
+	b.WriteString(c.describeRemote())
 	if c.ExpectationsFile != "" {
 		fmt.Fprintf(&b, "expectations: %s\n", c.ExpectationsFile)
 	}

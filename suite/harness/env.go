@@ -161,6 +161,9 @@ func (e *Env) Setup(ctx context.Context, shared []byte, process int) error {
 		TLSAddr:     offsetPort(e.Cfg.RegistryTLSAddr, process),
 		ForeignAddr: offsetPort(e.Cfg.RegistryForeignAddr, process),
 		TLSHostName: e.Cfg.RegistryTLSHostName,
+		ListenIP:    e.Cfg.RegistryListen,
+		Advertise:   e.Cfg.RegistryAdvertise,
+		AllowRemote: e.Cfg.RegistryAllowRemote,
 	})
 	if err != nil {
 		return fmt.Errorf("start fixture registry: %w", err)

@@ -3,6 +3,7 @@ package specs
 import (
 	"context"
 	"fmt"
+	"net"
 
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
 	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
@@ -30,11 +31,12 @@ func preflight(su *framework.Tree) {
 				repo := s.Push(img, "anon", "v1")
 				ref := s.Ref(repo, "v1")
 				_, err := s.Pull(ctx, ref, nil)
+				host, _, _ := net.SplitHostPort(s.Env.Reg.PlainHost())
 				Expect(err).NotTo(HaveOccurred(), fmt.Sprintf(
 					"the target could not pull %s from the fixture registry (http://%s). Configure the target to "+
-						"allow plain HTTP to 127.0.0.1 (containerd: the default for loopback hosts, or a hosts.toml with "+
+						"allow plain HTTP to %s (containerd: the default for loopback hosts, or a hosts.toml with "+
 						"server = \"http://%s\"; CRI-O: a registries.conf entry with insecure = true — `criimage config` "+
-						"writes both) and check that the target can connect to 127.0.0.1", ref, s.Env.Reg.PlainHost(), s.Env.Reg.PlainHost()))
+						"writes both) and check that the target can connect to %s", ref, s.Env.Reg.PlainHost(), host, s.Env.Reg.PlainHost(), host))
 				s.ExpectFetchedFrom(repo)
 				Expect(s.Status(ctx, ref)).NotTo(BeNil(), "ImageStatus(%s) after a successful pull", ref)
 			})
