@@ -58,10 +58,15 @@ type Env struct {
 	Nonce   string
 	Process int
 
-	conns   []*grpc.ClientConn
-	target  Target
-	ownDir  string // a registry config dir StartTarget created
 	Secrets *SecretScanner
+
+	conns  []*grpc.ClientConn
+	target Target
+	ownDir string // a registry config dir StartTarget created
+	// What WriteHostsConfig changed in Cfg.RegistryConfigDir: this process's registry entries
+	// (undone by Teardown) and the docker.io mirror entry (process 1; undone by StopTarget, after
+	// every process is done).
+	hostsOwn, hostsMirror *HostsChange
 }
 
 // NewEnv returns an Env for cfg; call Setup in BeforeSuite.
@@ -106,9 +111,9 @@ func (e *Env) StartTarget(ctx context.Context) ([]byte, error) {
 
 // StopTarget closes a target started by StartTarget.
 func (e *Env) StopTarget() error {
-	var err error
+	err := e.hostsMirror.Undo() // process 1's docker.io entry, now that every process is done
 	if e.target != nil {
-		err = e.target.Close()
+		err = errors.Join(err, e.target.Close())
 	}
 	if e.ownDir != "" {
 		err = errors.Join(err, os.RemoveAll(e.ownDir))
@@ -170,18 +175,21 @@ func (e *Env) Setup(ctx context.Context, shared []byte, process int) error {
 	}
 	e.Reg = reg
 	if e.Cfg.RegistryConfigDir != "" {
-		if err := WriteHostsConfig(e.Cfg.RegistryConfigDir, reg, HostsOptions{
+		own, mirror, err := WriteHostsConfig(e.Cfg.RegistryConfigDir, reg, HostsOptions{
 			Mirror: process == 1 && e.Cfg.Features.Has(config.FeatureMirror),
-		}); err != nil {
+		})
+		e.hostsOwn, e.hostsMirror = own, mirror
+		if err != nil {
 			return fmt.Errorf("write registry config: %w", err)
 		}
 	}
 	return nil
 }
 
-// Teardown closes the connections and the registry.
+// Teardown closes the connections and the registry, and takes this process's registry entries
+// out of the registry config dir (as it found it).
 func (e *Env) Teardown() error {
-	var errs []error
+	errs := []error{e.hostsOwn.Undo()}
 	for _, c := range e.conns {
 		errs = append(errs, c.Close())
 	}

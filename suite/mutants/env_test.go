@@ -42,7 +42,7 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	hosts := filepath.Join(dir, "hosts")
-	if err := harness.WriteHostsConfig(hosts, reg, harness.HostsOptions{Mirror: true}); err != nil {
+	if _, _, err := harness.WriteHostsConfig(hosts, reg, harness.HostsOptions{Mirror: true}); err != nil {
 		t.Fatal(err)
 	}
 	// The embedded reference as the suite's entry points configure it.
