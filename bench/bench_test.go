@@ -21,7 +21,7 @@ import (
 
 type env struct {
 	reg *registry.Registry
-	d   *Daemon
+	d   *Target
 }
 
 func newEnv(b *testing.B) *env {
@@ -48,11 +48,11 @@ func newEnv(b *testing.B) *env {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = srv.Close() })
-	d := &Daemon{Name: "reference", Endpoint: srv.Endpoint(), PID: os.Getpid()}
-	if err := d.dial(); err != nil {
+	d, err := DialTarget(ReferenceName, srv.Endpoint(), os.Getpid())
+	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { _ = d.conn.Close() })
+	b.Cleanup(func() { _ = d.Close() })
 	return &env{reg: reg, d: d}
 }
 
@@ -125,11 +125,14 @@ func BenchmarkConcurrent16(b *testing.B) {
 func BenchmarkList(b *testing.B) {
 	ctx := context.Background()
 	e := newEnv(b)
-	refs, err := listImages(e.reg, 2000, "anon/bench/list")
+	refs, _, err := listImages(e.reg, 2000, RepoPrefix+"list")
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := fill(ctx, e.d, refs, 8, func(int) {}); err != nil {
+	if err := each(ctx, refs, 8, func(ctx context.Context, ref string) error {
+		_, err := e.d.Images.PullImage(ctx, &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: ref}})
+		return err
+	}, nil); err != nil {
 		b.Fatal(err)
 	}
 	b.Run("List", func(b *testing.B) {

@@ -9,33 +9,21 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
-
 	"github.com/criimage/criimage/registry/runtimeconfig"
 )
 
-// Daemon is one runtime under measurement: a process serving CRI on a unix socket.
+// Daemon is a runtime process the driver started in its own temp dir: a Target, plus what it
+// takes to stop the process and remove the dir.
 type Daemon struct {
-	Name     string // "reference", "containerd 2.4.2", …
-	Kind     string // "reference" | "containerd"
-	Version  string // containerd version ("" for the reference)
-	Endpoint string
-	PID      int
-	Images   runtime.ImageServiceClient
+	*Target
 
-	conn  *grpc.ClientConn
-	dir   string
-	stop  func() error
-	cmd   *exec.Cmd
-	errLn *bytes.Buffer
+	dir  string
+	stop func() error
 }
 
 // StartReference runs `bin serve` under dir with the given certs.d root and snapshotter.
@@ -77,7 +65,7 @@ func StartReference(ctx context.Context, bin, dir, hostsDir, snapshotter string)
 		_ = cmd.Wait()
 		return nil, errors.New("criimage serve not ready after 30s")
 	}
-	d := &Daemon{Name: "reference", Kind: "reference", Endpoint: "unix://" + sock, PID: cmd.Process.Pid, dir: dir, cmd: cmd, errLn: &stderr}
+	d := &Daemon{dir: dir}
 	d.stop = func() error {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan error, 1)
@@ -90,7 +78,7 @@ func StartReference(ctx context.Context, bin, dir, hostsDir, snapshotter string)
 			return <-done
 		}
 	}
-	return d, d.dial()
+	return d, d.dial(ReferenceName, "unix://"+sock, cmd.Process.Pid)
 }
 
 // ContainerdBin finds the binary of a containerd version installed by .ci/install-peers.sh.
@@ -162,91 +150,38 @@ func StartContainerd(ctx context.Context, repoRoot, version, dir, certsDir, snap
 	if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) != "containerd" {
 		return nil, fmt.Errorf("pid %d is %q, not containerd", pid, strings.TrimSpace(string(comm)))
 	}
-	d := &Daemon{Name: "containerd " + version, Kind: "containerd", Version: version, Endpoint: c.Endpoint, PID: pid, dir: dir}
+	d := &Daemon{dir: dir}
 	d.stop = func() error {
 		out, err := exec.Command("bash", script, "stop", dir).CombinedOutput()
 		if err != nil {
 			// Never leave our daemon behind: kill it by its pid (ours, started above).
 			if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) == "containerd" {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
+				_ = killPID(pid)
 			}
 			return fmt.Errorf("containerd-daemon.sh stop: %v: %s", err, out)
 		}
 		return nil
 	}
-	return d, d.dial()
+	return d, d.dial("containerd "+version, c.Endpoint, pid)
 }
 
-func (d *Daemon) dial() error {
-	conn, err := grpc.NewClient(d.Endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
+// dial connects d's Target; on failure it stops d.
+func (d *Daemon) dial(name, endpoint string, pid int) error {
+	t, err := DialTarget(name, endpoint, pid)
 	if err != nil {
 		_ = d.Close()
 		return err
 	}
-	d.conn = conn
-	d.Images = runtime.NewImageServiceClient(conn)
+	d.Target = t
 	return nil
 }
 
 // Close stops the daemon, unmounts anything it left under its dir and removes the dir.
 func (d *Daemon) Close() error {
-	var errs []error
-	if d.conn != nil {
-		errs = append(errs, d.conn.Close())
-	}
+	errs := []error{d.Target.Close()}
 	if d.stop != nil {
 		errs = append(errs, d.stop())
 	}
 	errs = append(errs, unmountUnder(d.dir), os.RemoveAll(d.dir))
 	return errors.Join(errs...)
-}
-
-// unmountUnder lazily unmounts every mount point below dir, deepest first.
-func unmountUnder(dir string) error {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return err
-	}
-	var ms []string
-	for _, ln := range strings.Split(string(b), "\n") {
-		f := strings.Fields(ln)
-		if len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
-			ms = append(ms, f[4])
-		}
-	}
-	sort.Sort(sort.Reverse(sort.StringSlice(ms)))
-	var errs []error
-	for _, m := range ms {
-		if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil {
-			errs = append(errs, fmt.Errorf("unmount %s: %w", m, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// ResetPeakRSS resets the process's VmHWM (clear_refs 5, Linux ≥ 4.0).
-func (d *Daemon) ResetPeakRSS() error {
-	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", d.PID), []byte("5"), 0)
-}
-
-// PeakRSS reads VmHWM in bytes.
-func (d *Daemon) PeakRSS() (int64, error) { return procStatus(d.PID, "VmHWM:") }
-
-func procStatus(pid int, key string) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, ln := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(ln, key) {
-			f := strings.Fields(ln)
-			if len(f) < 2 {
-				break
-			}
-			kb, err := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("no %s in /proc/%d/status", key, pid)
 }

@@ -1,6 +1,19 @@
-// Package bench measures the reference ImageService (`criimage serve`) against containerd
-// v2.4.2 and 1.6.20 side by side, every runtime a real daemon process pulling from one hermetic
-// fixture registry over loopback through CRI.
+// Package bench measures CRI image services through CRI: the reference ImageService (`criimage
+// serve`) against containerd v2.4.2 and 1.6.20 side by side, or any runtime by its endpoint,
+// every runtime a real process pulling from one hermetic fixture registry over loopback.
+//
+// Measure is the measurement loop: it runs the cases on Targets (an endpoint, and the serving
+// process when known). Two callers give it targets:
+//
+//   - Run, the driver (cmd/criimage-bench: `make bench`), starts its own daemons (Daemon) and
+//     compares them side by side;
+//   - RunEndpoint (`criimage bench --image-endpoint`) measures a runtime someone else runs, with
+//     the reference beside it on request. It refuses a store that already holds an image named
+//     like the bench's (RepoPrefix) or with a bench image's ID, writes the registry's hosts.toml
+//     into the runtime's certs.d for the run, and removes everything it pulled before it returns,
+//     Ctrl-C included. The serving process of a unix socket is found with SO_PEERCRED.
+//
+// Flags (NewFlags) choose the cases and sizes with the same names in both commands.
 //
 // The driver (cmd/criimage-bench, run by `make bench` / `make bench-quick`) starts the fixture
 // registry in-process, pushes the benchmark images, starts each runtime in its own temp dir
@@ -11,7 +24,8 @@
 // has been idle for 200 ms (containerd finishes work after RemoveImage returns). It prints a table of medians, min/max and the
 // ratio reference/containerd per case, and can rewrite the table section of docs/bench.md.
 //
-// Cases:
+// Cases (the default sizes; -quick, -large, -huge, -many-layers, -fresh, -concurrent and -list
+// change them, and the names with them):
 //
 //	pull-256MiB-8     256 MiB of incompressible data in 8 gzip layers, cold
 //	pull-1GiB-4       1 GiB in 4 layers, cold

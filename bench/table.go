@@ -7,6 +7,7 @@ import (
 	goruntime "runtime"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Stats of one sample.
@@ -57,43 +58,65 @@ func fmtRange(unit string, st Stats) string {
 	return fmt.Sprintf("%.3f–%.3f", st.Min, st.Max)
 }
 
-// target returns the issue's target for case c as (text, ok?) given the results; "" if none.
+// ratio is the reference's median over rt's for case c (false without both).
+func (r *Results) ratio(c, rt string) (float64, bool) {
+	rs, _ := r.stats(c, ReferenceName)
+	cs, _ := r.stats(c, rt)
+	if rs.N == 0 || cs.N == 0 || cs.Median == 0 {
+		return 0, false
+	}
+	return rs.Median / cs.Median, true
+}
+
+// ratioRuntimes are the runtimes with a ratio column: every one but the reference, when the
+// reference was measured.
+func (r *Results) ratioRuntimes() []string {
+	if !slices.Contains(r.Runtimes, ReferenceName) {
+		return nil
+	}
+	var out []string
+	for _, rt := range r.Runtimes {
+		if rt != ReferenceName {
+			out = append(out, rt)
+		}
+	}
+	return out
+}
+
+// target returns the issue's target for case c as (text, met?) against r.Baseline; "" if none.
 func (r *Results) target(c Case) (string, string) {
-	ref := "reference"
-	if len(r.Opts.Versions) == 0 {
+	if r.Baseline == "" {
 		return "", ""
 	}
-	cd := "containerd " + r.Opts.Versions[0]
-	rs, _ := r.stats(c.Name, ref)
-	cs, _ := r.stats(c.Name, cd)
-	ratio := func(limit float64) string {
-		if rs.N == 0 || cs.N == 0 || cs.Median == 0 {
+	base := strings.TrimPrefix(r.Baseline, "containerd ")
+	verdict := func(limit float64) string {
+		q, ok := r.ratio(c.Name, r.Baseline)
+		switch {
+		case !ok:
 			return "n/a"
-		}
-		if rs.Median/cs.Median <= limit {
+		case q <= limit:
 			return "met"
 		}
 		return "**missed**"
 	}
+	fresh := "pull-" + human(r.Opts.Fresh)
 	switch {
+	case c.Name == fresh:
+		return "(baseline)", ""
 	case strings.HasPrefix(c.Name, "pull-"):
-		if strings.HasPrefix(c.Name, fmt.Sprintf("pull-%s", human(r.Opts.Fresh))) && !strings.Contains(c.Name, "layers") && c.Name == "pull-"+human(r.Opts.Fresh) {
-			return "(baseline)", ""
-		}
-		return "≤ 0.7× " + r.Opts.Versions[0], ratio(0.7)
+		return "≤ 0.7× " + base, verdict(0.7)
 	case strings.HasPrefix(c.Name, "rss-"):
-		return "≤ 1.0× " + r.Opts.Versions[0], ratio(1.0)
+		return "≤ 1.0× " + base, verdict(1.0)
 	case strings.HasPrefix(c.Name, "list-"), strings.HasPrefix(c.Name, "stream-"):
-		return "≤ 0.5× " + r.Opts.Versions[0], ratio(0.5)
+		return "≤ 0.5× " + base, verdict(0.5)
 	case strings.HasPrefix(c.Name, "concurrent-"):
-		one, _ := r.stats("pull-"+human(r.Opts.Fresh), ref)
-		_, s := r.stats(c.Name, ref)
+		rs, s := r.stats(c.Name, ReferenceName)
+		one, _ := r.stats(fresh, ReferenceName)
 		if rs.N == 0 || one.N == 0 || s == nil {
 			return "≤ 1.1× one pull, 1 GET/blob", "n/a"
 		}
-		ok := rs.Median/one.Median <= 1.1 && s.GETs == 1
 		v := "met"
-		if !ok {
+		if rs.Median/one.Median > 1.1 || s.GETs != 1 {
 			v = "**missed**"
 		}
 		return fmt.Sprintf("≤ 1.1× one pull (%.2f×), 1 GET/blob", rs.Median/one.Median), v
@@ -102,19 +125,19 @@ func (r *Results) target(c Case) (string, string) {
 }
 
 // Markdown renders the table: per case and runtime the median (min–max over the runs), the
-// ratios reference/containerd, and the issue's target.
+// ratios reference/other runtime (when the reference was measured), and the issue's target
+// (when r.Baseline names one).
 func (r *Results) Markdown() string {
 	var b strings.Builder
 	hdr := []string{"case"}
 	hdr = append(hdr, r.Runtimes...)
-	var others []string
-	for _, rt := range r.Runtimes {
-		if rt != "reference" {
-			others = append(others, rt)
-			hdr = append(hdr, "ref/"+strings.TrimPrefix(rt, "containerd "))
-		}
+	others := r.ratioRuntimes()
+	for _, rt := range others {
+		hdr = append(hdr, "ref/"+strings.TrimPrefix(rt, "containerd "))
 	}
-	hdr = append(hdr, "target", "")
+	if r.Baseline != "" {
+		hdr = append(hdr, "target", "")
+	}
 	b.WriteString("| " + strings.Join(hdr, " | ") + " |\n")
 	b.WriteString("|" + strings.Repeat("---|", len(hdr)) + "\n")
 	for _, c := range r.Cases {
@@ -134,17 +157,18 @@ func (r *Results) Markdown() string {
 				row = append(row, cell)
 			}
 		}
-		rs, _ := r.stats(c.Name, "reference")
 		for _, rt := range others {
-			cs, _ := r.stats(c.Name, rt)
-			if rs.N == 0 || cs.N == 0 || cs.Median == 0 {
+			q, ok := r.ratio(c.Name, rt)
+			if !ok {
 				row = append(row, "—")
 				continue
 			}
-			row = append(row, fmt.Sprintf("%.2f×", rs.Median/cs.Median))
+			row = append(row, fmt.Sprintf("%.2f×", q))
 		}
-		t, v := r.target(c)
-		row = append(row, t, v)
+		if r.Baseline != "" {
+			t, v := r.target(c)
+			row = append(row, t, v)
+		}
 		b.WriteString("| " + strings.Join(row, " | ") + " |\n")
 	}
 	b.WriteString("\n")
@@ -155,6 +179,62 @@ func (r *Results) Markdown() string {
 		fmt.Fprintf(&b, "- %s\n", e)
 	}
 	return b.String()
+}
+
+// Report is the machine-readable form of Results (`criimage bench --json`).
+type Report struct {
+	Started        time.Time    `json:"started"`
+	ElapsedSeconds float64      `json:"elapsedSeconds"`
+	Runs           int          `json:"runs"`
+	Runtimes       []string     `json:"runtimes"`
+	Machine        string       `json:"machine"`
+	Cases          []ReportCase `json:"cases"`
+	Notes          []string     `json:"notes,omitempty"`
+}
+
+// ReportCase is one row of the table.
+type ReportCase struct {
+	Name        string                  `json:"name"`
+	Unit        string                  `json:"unit"` // "s" or "bytes"
+	Description string                  `json:"description"`
+	Results     map[string]ReportSample `json:"results"`          // by runtime
+	Ratios      map[string]float64      `json:"ratios,omitempty"` // runtime → reference median / its median
+}
+
+// ReportSample is one case on one runtime: every run's value and their summary.
+type ReportSample struct {
+	Values      []float64 `json:"values"`
+	Median      float64   `json:"median"`
+	Min         float64   `json:"min"`
+	Max         float64   `json:"max"`
+	MaxBlobGETs int       `json:"maxBlobGets,omitempty"` // concurrent cases: GETs of the most-fetched blob
+	Error       string    `json:"error,omitempty"`
+}
+
+// Report returns r's machine-readable form.
+func (r *Results) Report() Report {
+	rep := Report{Started: r.Started.UTC(), ElapsedSeconds: r.Elapsed.Seconds(), Runs: r.Opts.Runs,
+		Runtimes: r.Runtimes, Machine: Machine(), Notes: r.Extra, Cases: []ReportCase{}}
+	for _, c := range r.Cases {
+		rc := ReportCase{Name: c.Name, Unit: c.Unit, Description: c.Desc, Results: map[string]ReportSample{}}
+		for _, rt := range r.Runtimes {
+			st, s := r.stats(c.Name, rt)
+			if s == nil {
+				continue
+			}
+			rc.Results[rt] = ReportSample{Values: append([]float64{}, s.Values...), Median: st.Median, Min: st.Min, Max: st.Max, MaxBlobGETs: s.GETs, Error: s.Err}
+		}
+		for _, rt := range r.ratioRuntimes() {
+			if q, ok := r.ratio(c.Name, rt); ok {
+				if rc.Ratios == nil {
+					rc.Ratios = map[string]float64{}
+				}
+				rc.Ratios[rt] = q
+			}
+		}
+		rep.Cases = append(rep.Cases, rc)
+	}
+	return rep
 }
 
 // Machine describes the host the run came from.

@@ -17,7 +17,7 @@ import (
 )
 
 // subcommand is one verb of the binary. Each lives in its own file (serve.go, registry.go, test.go,
-// config.go, version.go) so that its owner can change it without touching the others.
+// config.go, version.go, bench.go) so that its owner can change it without touching the others.
 type subcommand struct {
 	summary string
 	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
@@ -30,6 +30,7 @@ func subcommands() map[string]subcommand {
 		"test":     {"run the conformance suite against a CRI image endpoint", runTest},
 		"config":   {"write runtime configuration (containerd, CRI-O) for the fixture registry", runConfig},
 		"version":  {"print the version, build, spec count and fixture catalog fingerprint", runVersion},
+		"bench":    {"measure a runtime's image endpoint: pulls, concurrent pulls, list (make bench's cases)", runBench},
 	}
 }
 

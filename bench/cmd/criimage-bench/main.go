@@ -32,52 +32,29 @@ func main() {
 }
 
 func run() error {
-	quick := flag.Bool("quick", false, "fewer runs and smaller cases (3 runs; 64 MiB/8, 256 MiB/4, 50 layers, 16 MiB fresh, 16 concurrent, 1,000 images)")
-	runs := flag.Int("runs", 0, "runs per case and runtime (default 5, quick 3)")
+	mf := bench.NewFlags(flag.CommandLine)
 	bin := flag.String("bin", "bin/criimage", "the criimage binary")
 	repo := flag.String("repo", ".", "repository root (hack/containerd-daemon.sh)")
 	versions := flag.String("containerd", "2.4.2,1.6.20", "containerd versions, comma-separated; the first is the ratio's target")
 	snap := flag.String("snapshotter", "overlayfs", "snapshotter of every runtime")
-	listN := flag.Int("list", 0, "images in the store for list/stream (default 10000, quick 1000; -1 = skip)")
 	update := flag.String("update", "", "rewrite the generated section of this markdown file (docs/bench.md)")
-	cases := flag.String("cases", "", "comma-separated case-name prefixes to run (default all), e.g. pull-256MiB,concurrent-")
 	listTmp := flag.String("list-tmp", "/dev/shm", "parent dir (a tmpfs) of the list cases' daemon dirs; \"\" = the temp dir")
 	limit := flag.Duration("timeout", 15*time.Minute, "bound of the whole run")
 	noRef := flag.Bool("no-reference", false, "leave the reference out (containerd alone)")
 	cmdline := flag.String("cmd", "make bench", "the command recorded in the report")
 	flag.Parse()
 
-	o := bench.Options{
-		Runs: 5, Snapshotter: *snap, Log: os.Stderr,
-		Large: 256 << 20, LargeN: 8, Huge: 1 << 30, HugeN: 4, ManyLayers: 200,
-		Fresh: 64 << 20, Concurrent: []int{16, 64}, ListN: 10000, FillPar: 32,
+	mo, err := mf.Options()
+	if err != nil {
+		return err
 	}
-	if *quick {
-		o.Runs, o.Large, o.LargeN, o.Huge, o.HugeN, o.ManyLayers = 3, 64<<20, 8, 256<<20, 4, 50
-		o.Fresh, o.Concurrent, o.ListN = 16<<20, []int{16}, 1000
-	}
-	if *runs > 0 {
-		o.Runs = *runs
-	}
-	switch {
-	case *listN < 0:
-		o.ListN = 0
-	case *listN > 0:
-		o.ListN = *listN
-	}
+	mo.Log = os.Stderr
+	o := bench.DriverOptions{Options: mo, Snapshotter: *snap, NoReference: *noRef, ListTmpDir: *listTmp}
 	for _, v := range strings.Split(*versions, ",") {
 		if v = strings.TrimSpace(v); v != "" {
 			o.Versions = append(o.Versions, v)
 		}
 	}
-	o.NoReference = *noRef
-	o.ListTmpDir = *listTmp
-	for _, c := range strings.Split(*cases, ",") {
-		if c = strings.TrimSpace(c); c != "" {
-			o.Cases = append(o.Cases, c)
-		}
-	}
-	var err error
 	if o.Bin, err = filepath.Abs(*bin); err != nil {
 		return err
 	}
