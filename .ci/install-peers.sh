@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Install the real CRI runtimes the containerd gates run against, idempotently:
 #   - containerd 1.6.20 and runc from Debian (apt), at /usr/bin/containerd;
-#   - containerd v2.4.2 built from the Go module proxy into its own cached GOBIN
-#     ($PREFIX/containerd-v2.4.2/bin, never ~/go/bin, so it does not shadow the Debian one);
+#   - containerd v2.4.2, v2.3.7 and v2.2.9 built from the Go module proxy, each into its own
+#     cached GOBIN ($PREFIX/containerd-vX/bin, never ~/go/bin, so none shadows the Debian one);
 #   - crictl v1.37.0 (cri-tools) into $PREFIX/bin.
 # Prints the located binaries as shell assignments at the end. Needs root for apt.
 set -euo pipefail
 
 PREFIX=${CRIIMAGE_PEERS_PREFIX:-/opt/criimage}
-CONTAINERD2_VERSION=2.4.2
+# The 2.x gates, newest first (issue #14's runtime matrix); each is built only if its GOBIN does
+# not hold that version yet.
+CONTAINERD2_VERSIONS=(2.4.2 2.3.7 2.2.9)
 CONTAINERD1_VERSION=1.6.20
 CRICTL_VERSION=1.37.0
 
@@ -56,10 +58,14 @@ v1=$(deb_version containerd)
 [[ $v1 == "$CONTAINERD1_VERSION"* ]] || { log "Debian's containerd is $v1, not $CONTAINERD1_VERSION: the 1.6 expectations are for $CONTAINERD1_VERSION"; exit 1; }
 log "containerd $v1 at /usr/bin/containerd, runc $(deb_version runc)"
 
-go_install "$PREFIX/containerd-v$CONTAINERD2_VERSION/bin" \
-	"github.com/containerd/containerd/v2/cmd/containerd@v$CONTAINERD2_VERSION" github.com/containerd/containerd/v2
+for v in "${CONTAINERD2_VERSIONS[@]}"; do
+	go_install "$PREFIX/containerd-v$v/bin" \
+		"github.com/containerd/containerd/v2/cmd/containerd@v$v" github.com/containerd/containerd/v2
+done
 go_install "$PREFIX/bin" "sigs.k8s.io/cri-tools/cmd/crictl@v$CRICTL_VERSION" sigs.k8s.io/cri-tools
 
 echo "CONTAINERD_1_6_20_BIN=/usr/bin/containerd"
-echo "CONTAINERD_2_4_2_BIN=$PREFIX/containerd-v$CONTAINERD2_VERSION/bin/containerd"
+for v in "${CONTAINERD2_VERSIONS[@]}"; do
+	echo "CONTAINERD_${v//./_}_BIN=$PREFIX/containerd-v$v/bin/containerd"
+done
 echo "CRICTL_BIN=$PREFIX/bin/crictl"

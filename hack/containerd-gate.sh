@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # containerd-gate.sh VERSION — run criimage against a real containerd as a peer of the reference.
 #
-#   1. locate the daemon (VERSION 1.6.20: Debian's /usr/bin/containerd; 2.4.2: the one
-#      .ci/install-peers.sh built) and crictl;
+#   1. locate the daemon (VERSION 1.6.20: Debian's /usr/bin/containerd; 2.4.2, 2.3.7, 2.2.9: the
+#      ones .ci/install-peers.sh built) and crictl;
 #   2. write its config under a fresh temp dir (criimage config containerd): own root, state,
 #      socket, certs.d; CRI on, no CNI, NRI off;
 #   3. make the fixture TLS name (registry.criimage.test) resolve to 127.0.0.1 — an /etc/hosts
@@ -25,7 +25,7 @@
 # --parallel N; Serial specs still run alone).
 set -euo pipefail
 
-usage() { echo "usage: $0 VERSION   (2.4.2 or 1.6.20)" >&2; exit 2; }
+usage() { echo "usage: $0 VERSION   (2.4.2, 2.3.7, 2.2.9 or 1.6.20)" >&2; exit 2; }
 [[ $# -ge 1 ]] || usage
 VERSION=$1
 shift
@@ -54,8 +54,12 @@ PROFILE=${PROFILE:-$ROOT_DIR/suite/profiles/containerd-$VERSION$suffix.yaml}
 [[ -f $PROFILE ]] || { echo "gate: no profile $PROFILE" >&2; exit 2; }
 FEATURE_OVERRIDES=${FEATURES:-}
 case $VERSION in
-2.4.2)
-	CONTAINERD_BIN=${CONTAINERD_BIN:-$PEERS_PREFIX/containerd-v2.4.2/bin/containerd}
+2.4.2 | 2.3.7 | 2.2.9)
+	# The same config for each 2.x (checked in each version's source): all three read config
+	# version 3 (version.ConfigVersion is 4 in 2.3 and 2.4, migrated on load; 3 in 2.2), and all
+	# have pinned_images, use_local_image_pull, image_pull_progress_timeout, per-handler
+	# snapshotters and the transfer plugin's config_path.
+	CONTAINERD_BIN=${CONTAINERD_BIN:-$PEERS_PREFIX/containerd-v$VERSION/bin/containerd}
 	# The profile's runtime-handler=criimage-native and pinned=docker.io/library/pause:criimage
 	# (criimage config's default sandbox image) are what this config sets up.
 	CONFIG_EXTRA=(--runtime-handler criimage-native=native)

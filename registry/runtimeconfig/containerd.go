@@ -23,7 +23,8 @@ const DefaultSandboxImage = "docker.io/library/pause:criimage"
 type ContainerdOptions struct {
 	// Version of the containerd daemon that will read the file, e.g. "1.6.20" or "2.4.2".
 	// 1.x gets a version 2 config (plugin io.containerd.grpc.v1.cri); 2.x a version 3 config
-	// (plugins io.containerd.cri.v1.images / .runtime; 2.4 migrates it to version 4 on load).
+	// (plugins io.containerd.cri.v1.images / .runtime; 2.3 and later migrate it to version 4 on
+	// load, 2.2 reads version 3 as is).
 	Version string
 	// Dir holds everything the daemon creates: root/, state/, tmp/, opt/, containerd.sock.
 	// It must be absolute-able and short enough for a unix socket path.
