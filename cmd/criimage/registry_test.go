@@ -11,13 +11,14 @@ import (
 	"testing"
 )
 
-func TestRunRegistryServesCatalogUntilCancelled(t *testing.T) {
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
+// startRegistryCommand runs `criimage registry -json args…` until ctx ends and returns the
+// endpoints it printed and the channel its result arrives on.
+func startRegistryCommand(ctx context.Context, t *testing.T, args ...string) (registryInfo, <-chan error) {
+	t.Helper()
 	pr, pw := io.Pipe()
 	errc := make(chan error, 1)
 	go func() {
-		errc <- runRegistry(ctx, []string{"-json"}, pw, io.Discard)
+		errc <- runRegistry(ctx, append([]string{"-json"}, args...), pw, io.Discard)
 		pw.Close()
 	}()
 	line, err := bufio.NewReader(pr).ReadBytes('\n')
@@ -29,6 +30,13 @@ func TestRunRegistryServesCatalogUntilCancelled(t *testing.T) {
 	if err := json.Unmarshal(line, &info); err != nil {
 		t.Fatalf("endpoints %q: %v", line, err)
 	}
+	return info, errc
+}
+
+func TestRunRegistryServesCatalogUntilCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	info, errc := startRegistryCommand(ctx, t)
 	if info.Images == 0 || info.Control == "" || info.Plain == "" || !strings.HasPrefix(info.Foreign, "http://127.0.0.2:") {
 		t.Fatalf("info %+v", info)
 	}

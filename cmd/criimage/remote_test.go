@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -38,21 +36,7 @@ func TestRunRegistryRemoteFlags(t *testing.T) {
 func TestRunRegistryAdvertises(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	pr, pw := io.Pipe()
-	errc := make(chan error, 1)
-	go func() {
-		errc <- runRegistry(ctx, []string{"-json", "-catalog=false", "-allow-remote", "-advertise", "registry.remote.test"}, pw, io.Discard)
-		pw.Close()
-	}()
-	line, err := bufio.NewReader(pr).ReadBytes('\n')
-	if err != nil {
-		t.Fatalf("reading endpoints: %v (run: %v)", err, <-errc)
-	}
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	var info registryInfo
-	if err := json.Unmarshal(line, &info); err != nil {
-		t.Fatalf("endpoints %q: %v", line, err)
-	}
+	info, errc := startRegistryCommand(ctx, t, "-catalog=false", "-allow-remote", "-advertise", "registry.remote.test")
 	if h, _, _ := net.SplitHostPort(info.Plain); h != "registry.remote.test" || !info.Remote {
 		t.Errorf("info %+v: want the plain host under the advertised name, remote", info)
 	}

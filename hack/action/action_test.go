@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,6 +25,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/criimage/criimage/internal/testbin"
 )
 
 // ---- action.yml ------------------------------------------------------------------------------
@@ -120,15 +123,6 @@ func scriptOutputs(script string) []string {
 	return names
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 // checkAction returns every inconsistency between action.yml (a) and run.sh (script).
 func checkAction(a actionFile, script string) []string {
 	var problems []string
@@ -148,10 +142,10 @@ func checkAction(a actionFile, script string) []string {
 			run = s
 		}
 		texts := []string{s.If, s.Run, s.Uses}
-		for _, k := range sortedKeys(s.Env) {
+		for _, k := range slices.Sorted(maps.Keys(s.Env)) {
 			texts = append(texts, s.Env[k])
 		}
-		for _, k := range sortedKeys(s.With) {
+		for _, k := range slices.Sorted(maps.Keys(s.With)) {
 			texts = append(texts, s.With[k])
 		}
 		for _, text := range texts {
@@ -160,7 +154,7 @@ func checkAction(a actionFile, script string) []string {
 			}
 		}
 	}
-	for _, name := range sortedKeys(a.Inputs) {
+	for _, name := range slices.Sorted(maps.Keys(a.Inputs)) {
 		in := a.Inputs[name]
 		if in.Description == "" {
 			bad("input %s has no description", name)
@@ -172,7 +166,7 @@ func checkAction(a actionFile, script string) []string {
 			bad("input %s is used by no step of action.yml", name)
 		}
 	}
-	for _, name := range sortedKeys(referenced) {
+	for _, name := range slices.Sorted(maps.Keys(referenced)) {
 		if _, ok := a.Inputs[name]; !ok {
 			bad("action.yml uses inputs.%s, which it does not declare", name)
 		}
@@ -194,7 +188,7 @@ func checkAction(a actionFile, script string) []string {
 	// Every input of the run step's env is INPUT_<NAME> = ${{ inputs.<name> }}; nothing else
 	// there reads an input.
 	envInputs := map[string]bool{}
-	for _, k := range sortedKeys(run.Env) {
+	for _, k := range slices.Sorted(maps.Keys(run.Env)) {
 		v := run.Env[k]
 		if !strings.HasPrefix(k, "INPUT_") {
 			if inputRefRE.MatchString(v) {
@@ -215,12 +209,12 @@ func checkAction(a actionFile, script string) []string {
 	for _, v := range scriptEnvRE.FindAllString(scriptCode(script), -1) {
 		reads[v] = true
 	}
-	for _, v := range sortedKeys(reads) {
+	for _, v := range slices.Sorted(maps.Keys(reads)) {
 		if !envInputs[v] {
 			bad("run.sh reads %s, which the run step of action.yml does not set", v)
 		}
 	}
-	for _, v := range sortedKeys(envInputs) {
+	for _, v := range slices.Sorted(maps.Keys(envInputs)) {
 		if !reads[v] {
 			bad("the run step sets %s, which run.sh never reads", v)
 		}
@@ -234,7 +228,7 @@ func checkAction(a actionFile, script string) []string {
 		}
 		writes[name] = true
 	}
-	for _, name := range sortedKeys(a.Outputs) {
+	for _, name := range slices.Sorted(maps.Keys(a.Outputs)) {
 		o := a.Outputs[name]
 		if o.Description == "" {
 			bad("output %s has no description", name)
@@ -246,7 +240,7 @@ func checkAction(a actionFile, script string) []string {
 			bad("output %s is declared in action.yml but run.sh never writes it", name)
 		}
 	}
-	for _, name := range sortedKeys(writes) {
+	for _, name := range slices.Sorted(maps.Keys(writes)) {
 		if _, ok := a.Outputs[name]; !ok {
 			bad("run.sh writes output %s, which action.yml does not declare", name)
 		}
@@ -350,7 +344,7 @@ func TestDocsListInputsAndOutputs(t *testing.T) {
 	for _, c := range []struct {
 		heading string
 		want    []string
-	}{{"## Inputs", sortedKeys(a.Inputs)}, {"## Outputs", sortedKeys(a.Outputs)}} {
+	}{{"## Inputs", slices.Sorted(maps.Keys(a.Inputs))}, {"## Outputs", slices.Sorted(maps.Keys(a.Outputs))}} {
 		got := tableNames(t, doc, c.heading)
 		sort.Strings(got)
 		if !slices.Equal(got, c.want) {
@@ -411,7 +405,7 @@ func TestExamplesUseDeclaredInputs(t *testing.T) {
 			continue
 		}
 		uses := 0
-		for _, job := range sortedKeys(w.Jobs) {
+		for _, job := range slices.Sorted(maps.Keys(w.Jobs)) {
 			for _, s := range w.Jobs[job].Steps {
 				if s.Run != "" {
 					checkBashSyntax(t, fmt.Sprintf("%s: job %s step %q", filepath.Base(f), job, s.Name), s.Run)
@@ -420,12 +414,12 @@ func TestExamplesUseDeclaredInputs(t *testing.T) {
 					continue
 				}
 				uses++
-				for _, k := range sortedKeys(s.With) {
+				for _, k := range slices.Sorted(maps.Keys(s.With)) {
 					if _, ok := a.Inputs[k]; !ok {
 						t.Errorf("%s: job %s step %q: with.%s is not an input of action.yml", filepath.Base(f), job, s.Name, k)
 					}
 				}
-				for _, k := range sortedKeys(a.Inputs) {
+				for _, k := range slices.Sorted(maps.Keys(a.Inputs)) {
 					if _, ok := s.With[k]; a.Inputs[k].Required && !ok {
 						t.Errorf("%s: job %s step %q: the required input %s is missing", filepath.Base(f), job, s.Name, k)
 					}
@@ -533,7 +527,7 @@ func outcomeCounts(t *testing.T, path string) (map[string]int, int) {
 // checkOutputs: the outputs are exactly action.yml's, and the counts are results.json's.
 func checkOutputs(t *testing.T, a actionFile, r scriptRun, reportDir string) {
 	t.Helper()
-	if got, want := sortedKeys(r.outputs), sortedKeys(a.Outputs); !slices.Equal(got, want) {
+	if got, want := slices.Sorted(maps.Keys(r.outputs)), slices.Sorted(maps.Keys(a.Outputs)); !slices.Equal(got, want) {
 		t.Errorf("run.sh wrote outputs %q; action.yml declares %q", got, want)
 	}
 	if r.outputs["report-dir"] != reportDir {
@@ -550,29 +544,6 @@ func checkOutputs(t *testing.T, a actionFile, r scriptRun, reportDir string) {
 	}
 }
 
-// criimageBinary is $CRIIMAGE_ACTION_TEST_BIN (absolute, or relative to the repository root;
-// make action-test: bin/criimage), else a fresh build.
-func criimageBinary(t *testing.T, root string) string {
-	t.Helper()
-	if p := os.Getenv("CRIIMAGE_ACTION_TEST_BIN"); p != "" {
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(root, p)
-		}
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("CRIIMAGE_ACTION_TEST_BIN: %v", err)
-		}
-		return p
-	}
-	goBin := lookGo(t)
-	out := filepath.Join(t.TempDir(), "criimage")
-	cmd := exec.Command(goBin, "build", "-o", out, "./cmd/criimage")
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/criimage: %v\n%s", err, b)
-	}
-	return out
-}
-
 func lookGo(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("go")
@@ -587,7 +558,7 @@ func lookGo(t *testing.T) string {
 func TestScript(t *testing.T) {
 	root := repoRoot(t)
 	a := loadAction(t, root)
-	bin := criimageBinary(t, root)
+	bin := testbin.Criimage(t, "CRIIMAGE_ACTION_TEST_BIN")
 	t.Run("embedded", func(t *testing.T) { testEmbedded(t, root, a, bin) })
 	t.Run("download", func(t *testing.T) { testDownload(t, root, a, bin) })
 }
@@ -1121,7 +1092,7 @@ func TestScriptCommandLine(t *testing.T) {
 				}
 			}
 			if !slices.Contains(c.env, "GITHUB_OUTPUT=") {
-				if got, want := sortedKeys(r.outputs), sortedKeys(a.Outputs); !slices.Equal(got, want) {
+				if got, want := slices.Sorted(maps.Keys(r.outputs)), slices.Sorted(maps.Keys(a.Outputs)); !slices.Equal(got, want) {
 					t.Errorf("outputs %q, want %q", got, want)
 				}
 				if c.wantCode != 0 && r.outputs["result"] != "failure" {
@@ -1139,7 +1110,7 @@ func checkAllOutcomes(t *testing.T, _ string, r scriptRun) {
 	t.Helper()
 	want := map[string]string{"passed": "2", "failed": "1", "unsupported": "1", "informational": "1",
 		"expected-failure": "1", "unexpected-pass": "1", "skipped": "1", "total": "8", "result": "failure"}
-	for _, k := range sortedKeys(want) {
+	for _, k := range slices.Sorted(maps.Keys(want)) {
 		if r.outputs[k] != want[k] {
 			t.Errorf("output %s = %q, want %s", k, r.outputs[k], want[k])
 		}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/criimage/criimage/fixtures"
 	"github.com/criimage/criimage/internal/criendpoint"
+	"github.com/criimage/criimage/internal/testbin"
 	"github.com/criimage/criimage/registry/auth"
 	"github.com/criimage/criimage/registry/runtimeconfig"
 )
@@ -60,7 +61,7 @@ type registryInfo struct {
 // advertises a name B cannot resolve shows the pulls depend on the advertised name.
 func TestRemoteRuntime(t *testing.T) {
 	ns := newNamespaces(t, "r")
-	bin := criimageBinary(t)
+	bin := testbin.Criimage(t, "CRIIMAGE_NETNS_TEST_BIN")
 	dir := shortTempDir(t)
 	start := time.Now()
 
@@ -377,35 +378,6 @@ func readLog(path string) string {
 		return err.Error()
 	}
 	return string(b)
-}
-
-// criimageBinary is $CRIIMAGE_NETNS_TEST_BIN (make netns-test: bin/criimage), else a fresh build.
-func criimageBinary(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p := os.Getenv("CRIIMAGE_NETNS_TEST_BIN"); p != "" {
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(root, p)
-		}
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("CRIIMAGE_NETNS_TEST_BIN: %v", err)
-		}
-		return p
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("no go on PATH to build criimage (or set CRIIMAGE_NETNS_TEST_BIN): %v", err)
-	}
-	out := filepath.Join(t.TempDir(), "criimage")
-	cmd := exec.Command(goBin, "build", "-o", out, "./cmd/criimage")
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/criimage: %v\n%s", err, b)
-	}
-	return out
 }
 
 // shortTempDir is a temp dir with a short path: the runtime's unix socket lives there.

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/criimage/criimage/internal/testbin"
 )
 
 // TestSuiteRemote is the whole remote set-up of docs/remote.md: `criimage test` with its
@@ -21,7 +23,7 @@ func TestSuiteRemote(t *testing.T) {
 		t.Skip("skipped: the whole suite across namespaces runs under make netns-test (CRIIMAGE_NETNS_TEST_BIN)")
 	}
 	ns := newNamespaces(t, "s")
-	bin := criimageBinary(t)
+	bin := testbin.Criimage(t, "CRIIMAGE_NETNS_TEST_BIN")
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,7 @@ package selfimage
 import (
 	"archive/tar"
 	"bytes"
-	"debug/buildinfo"
+	debugbuildinfo "debug/buildinfo"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +30,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/criimage/criimage/internal/buildinfo"
 )
 
 // Where things are in the image.
@@ -58,28 +60,20 @@ type Build struct {
 // ReadBuild reads the build of path (any GOOS/GOARCH: debug/buildinfo reads the file, it does not
 // run it).
 func ReadBuild(path string) (Build, error) {
-	bi, err := buildinfo.ReadFile(path)
+	bi, err := debugbuildinfo.ReadFile(path)
 	if err != nil {
 		return Build{}, fmt.Errorf("selfimage: build info of %s: %w", path, err)
 	}
-	b := Build{Version: bi.Main.Version}
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			b.Revision = s.Value
-		case "vcs.time":
-			t, err := time.Parse(time.RFC3339, s.Value)
-			if err != nil {
-				return Build{}, fmt.Errorf("selfimage: %s: vcs.time %q: %w", path, s.Value, err)
-			}
-			b.Time = t.UTC()
-		case "vcs.modified":
-			b.Modified = s.Value == "true"
-		}
-	}
-	if b.Revision == "" || b.Time.IsZero() {
+	in := buildinfo.FromBuildInfo(bi)
+	b := Build{Version: in.Version, Revision: in.Revision, Modified: in.Modified}
+	if in.Revision == "" || in.Time == "" {
 		return Build{}, fmt.Errorf("selfimage: %s has no VCS revision and time in its build info (build with -buildvcs in a git checkout: make release)", path)
 	}
+	t, err := time.Parse(time.RFC3339, in.Time)
+	if err != nil {
+		return Build{}, fmt.Errorf("selfimage: %s: vcs.time %q: %w", path, in.Time, err)
+	}
+	b.Time = t.UTC()
 	return b, nil
 }
 

@@ -3,9 +3,11 @@ package runtimeconfig
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -231,7 +233,7 @@ func containerdConfig(c *Containerd, opts ContainerdOptions, snap, sandbox strin
 			"io.containerd.snapshotter.v1.erofs",
 		)
 		pinned := table{"sandbox": sandbox}
-		for _, k := range sortedKeys(opts.PinnedImages) {
+		for _, k := range slices.Sorted(maps.Keys(opts.PinnedImages)) {
 			pinned[k] = opts.PinnedImages[k]
 		}
 		images := table{
@@ -253,7 +255,7 @@ func containerdConfig(c *Containerd, opts ContainerdOptions, snap, sandbox strin
 		rt := table{"cni": cni("bin_dirs", []string{filepath.Join(c.Dir, "cni", "bin")})}
 		if len(opts.RuntimeHandlers) > 0 {
 			runtimes := table{}
-			for _, h := range sortedKeys(opts.RuntimeHandlers) {
+			for _, h := range slices.Sorted(maps.Keys(opts.RuntimeHandlers)) {
 				runtimes[h] = table{"runtime_type": "io.containerd.runc.v2", "snapshotter": opts.RuntimeHandlers[h]}
 			}
 			rt["containerd"] = table{"runtimes": runtimes}
